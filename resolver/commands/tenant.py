@@ -1,0 +1,11 @@
+"""`resolver tenant`: manage tenants (enterprises) and their prefixes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from resolver.commands._stub import register_stub
+
+
+def register(sub: Any) -> None:
+    register_stub(sub, "tenant", "manage tenants (enterprises) and their prefixes")
