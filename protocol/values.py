@@ -6,9 +6,21 @@ form (``protocol.jsonfmt``), the Redis record (``storage.records``) and the reso
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from protocol.constants import DEFAULT_PERMISSIONS, DEFAULT_TTL_S, Permission, TTLType
+from protocol.constants import (
+    DEFAULT_PERMISSIONS,
+    DEFAULT_TTL_S,
+    MAX_ARRAY_SIZE,
+    MAX_HANDLE_LENGTH,
+    MAX_HANDLE_VALUES,
+    Permission,
+    TTLType,
+)
+from protocol.wire import Reader, Writer
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +47,67 @@ class HandleValue:
     @property
     def public_read(self) -> bool:
         return bool(self.permissions & Permission.PUBLIC_READ)
+
+
+# --- Wire codec (RFC 3651 §3.1, handle-protocol.md §11) ---
+# Size of one value = 26 + type + data + sum(8 + reference handle) bytes.
+
+# index, timestamp (4 bytes in every implementation), ttl type, ttl, permissions
+_VALUE_FIXED = struct.Struct(">IIBIB")
+_VALUE_HEAD = struct.Struct(">IIBIBI")  # the fixed part followed by the type's length
+_U32 = struct.Struct(">I")
+# enum's value -> member maps (both bounded: one byte each) instead of EnumType.__call__ per value.
+_TTL_TYPES = cast("dict[int, TTLType]", TTLType._value2member_map_)
+_PERMISSIONS = cast("dict[int, Permission]", Permission._value2member_map_)
+
+
+def pull_value(reader: Reader) -> HandleValue:
+    index, timestamp, ttl_type, ttl, perms = reader.unpack(_VALUE_FIXED)
+    vtype = reader.string(MAX_ARRAY_SIZE)
+    data = reader.counted_bytes(MAX_ARRAY_SIZE)
+    n_refs = reader.count(MAX_ARRAY_SIZE, 8)
+    refs = tuple(ValueReference(reader.string(MAX_HANDLE_LENGTH), reader.u32()) for _ in range(n_refs))
+    ttl_kind = _TTL_TYPES.get(ttl_type)
+    permissions = _PERMISSIONS.get(perms)
+    return HandleValue(index, vtype, data, ttl, TTLType(ttl_type) if ttl_kind is None else ttl_kind,
+                       Permission(perms) if permissions is None else permissions, timestamp, refs)
+
+
+def push_value(writer: Writer, value: HandleValue) -> None:
+    # Written straight into the buffer: this runs once per value of every uncached response.
+    vtype = value.type.encode("utf-8")
+    buf = writer.buf
+    buf += _VALUE_HEAD.pack(value.index, value.timestamp, value.ttl_type, value.ttl, value.permissions,
+                            len(vtype))
+    buf += vtype
+    buf += _U32.pack(len(value.data))
+    buf += value.data
+    buf += _U32.pack(len(value.references))
+    for ref in value.references:
+        writer.string(ref.handle)
+        buf += _U32.pack(ref.index)
+
+
+def pull_values(reader: Reader) -> tuple[HandleValue, ...]:
+    """int4 count + values; impl. decoders reject more than MAX_HANDLE_VALUES (§1.5)."""
+    n = reader.count(MAX_HANDLE_VALUES, 26)
+    return tuple(pull_value(reader) for _ in range(n))
+
+
+def push_values(writer: Writer, values: Sequence[HandleValue]) -> None:
+    writer.u32(len(values))
+    for value in values:
+        push_value(writer, value)
+
+
+def encode_values(values: Sequence[HandleValue]) -> bytes:
+    """Value count + values, ready to cache and splice into responses without re-encoding."""
+    writer = Writer()
+    push_values(writer, values)
+    return writer.getvalue()
+
+
+def encoded_value_size(value: HandleValue) -> int:
+    type_len = len(value.type.encode("utf-8"))
+    refs = sum(8 + len(r.handle.encode("utf-8")) for r in value.references)
+    return 26 + type_len + len(value.data) + refs

@@ -1,0 +1,117 @@
+"""The resolver's hot loop: decode a resolution request and answer it from pre-encoded value bytes.
+
+``decode_resolution_request`` reads envelope, header and the handle field with one precompiled struct and
+keeps the handle as the raw wire field, so the reply copies it instead of re-encoding it.
+``encode_resolution_response`` splices a cached ``encode_values`` result into a reply. Anything unusual
+(filters, odd lengths) falls back to the general ``Reader`` so errors stay the same ``ProtocolError`` kinds.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+from protocol.constants import MAX_HANDLE_LENGTH, MAX_MESSAGE_LENGTH, OpCode, OpFlag, ResponseCode
+from protocol.errors import LimitExceeded, MalformedField, Truncated
+from protocol.messages import RequestLike, check_message_length, encode_reply_bytes
+from protocol.wire import Reader, counted_string_bytes
+
+# envelope (20) + header (24) + the handle's int4 length: one unpack for the fixed part of a request.
+_REQUEST_HEAD = struct.Struct(">BBBBIIIIIIIHBBIII")
+_HANDLE_START = _REQUEST_HEAD.size  # 48
+_TWO_ZERO_COUNTS = struct.Struct(">II")
+
+
+class NotAResolutionRequest(MalformedField):
+    """The message is valid so far but is not an OC 1 request: decode it with ``decode_message``."""
+
+
+class ResolutionQuery(NamedTuple):
+    """What the resolver needs to answer an OC 1 request. ``handle_raw`` is the handle's UTF-8 bytes."""
+
+    major: int
+    minor: int
+    suggested_major: int
+    suggested_minor: int
+    session_id: int
+    request_id: int
+    opcode: int
+    opflag: int
+    site_serial: int
+    expiration: int
+    handle_raw: bytes
+    indexes: tuple[int, ...]
+    types: tuple[str, ...]
+    data: bytes  # the whole request message
+    body_end: int  # offset just past the body in ``data``
+
+    @property
+    def suggested_version(self) -> tuple[int, int]:
+        if self.suggested_major == 0:
+            return (self.major, self.minor)
+        return (self.suggested_major, self.suggested_minor)
+
+    @property
+    def signed_part(self) -> bytes:
+        """Header + Body as received: what a request digest covers (§8.1)."""
+        return self.data[20 : self.body_end]
+
+    @property
+    def handle(self) -> str:
+        try:
+            return self.handle_raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedField(f"invalid UTF-8 in the handle: {exc.reason}") from None
+
+    @property
+    def public_only(self) -> bool:
+        return bool(self.opflag & OpFlag.PO)
+
+
+def decode_resolution_request(data: bytes | memoryview, *,
+                              max_length: int = MAX_MESSAGE_LENGTH) -> ResolutionQuery:
+    """Decode an OC 1 request; any other message raises ``NotAResolutionRequest`` (use ``decode_message``)."""
+    if isinstance(data, memoryview):
+        data = bytes(data)
+    if len(data) < _HANDLE_START:
+        raise Truncated(f"a resolution request needs at least {_HANDLE_START} bytes, got {len(data)}")
+    (major, minor, b2, b3, session, request_id, _seq, length, opcode, rc, opflag, serial, _rec, _rsv,
+     expiration, body_length, handle_len) = _REQUEST_HEAD.unpack_from(data)
+    check_message_length(length, max_length)
+    if 20 + length > len(data):
+        raise Truncated(f"MessageLength {length} but only {len(data) - 20} bytes follow")
+    body_end = 44 + body_length
+    if body_end > 20 + length:
+        raise Truncated(f"BodyLength {body_length} runs past MessageLength {length}")
+    if opcode != OpCode.RESOLUTION or rc != 0:
+        raise NotAResolutionRequest(f"not a resolution request (OpCode {opcode}, ResponseCode {rc})")
+    if handle_len > MAX_HANDLE_LENGTH:
+        raise LimitExceeded(f"handle of {handle_len} bytes is over the limit of {MAX_HANDLE_LENGTH}")
+    counts_at = _HANDLE_START + handle_len
+    if counts_at + 8 > body_end:
+        raise Truncated("resolution request body ends inside the handle or the index/type lists")
+    if _TWO_ZERO_COUNTS.unpack_from(data, counts_at) == (0, 0):
+        indexes: tuple[int, ...] = ()
+        types: tuple[str, ...] = ()
+    else:
+        reader = Reader(data, counts_at, body_end)
+        indexes, types = reader.int_array(), reader.string_array()
+    return ResolutionQuery(major, minor, b2 & 0x03, b3, session, request_id, opcode, opflag, serial,
+                           expiration, data[_HANDLE_START:counts_at], indexes, types, data, body_end)
+
+
+def handle_field_of(request: ResolutionQuery) -> bytes:
+    """The handle as its UTF8-String wire field (int4 length + bytes), sliced from the request."""
+    return request.data[44 : _HANDLE_START + len(request.handle_raw)]
+
+
+def encode_resolution_response(request: RequestLike, encoded_values: bytes, *, handle: str | None = None,
+                               site_serial: int = 0) -> bytes:
+    """RC_SUCCESS for OC 1 from ``encode_values(...)`` bytes; the handle is echoed as requested (§8.4)."""
+    if handle is not None:
+        handle_field = counted_string_bytes(handle)
+    elif isinstance(request, ResolutionQuery):
+        handle_field = handle_field_of(request)
+    else:
+        raise TypeError("pass handle= when the request is not a ResolutionQuery")
+    return encode_reply_bytes(request, ResponseCode.SUCCESS, handle_field + encoded_values, 0, site_serial)

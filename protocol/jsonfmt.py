@@ -1,0 +1,239 @@
+"""The Handle REST JSON form of handle values (http-apis.md §1.3-1.4): the one place that knows it.
+
+``value_to_json`` writes a ``HandleValue`` the way HSJ ``GsonUtility`` does: typed data formats first
+(``admin``, ``vlist``, ``site``, ``key``), then ``string`` for clean UTF-8, else ``base64``. A typed form is
+used only when it gives back the very same bytes, so every value survives a JSON round trip.
+``value_from_json`` validates strictly; each ``InvalidValue`` names the bad field (``values[2].data.format``).
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import re
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from protocol.constants import DEFAULT_PERMISSIONS, DEFAULT_TTL_S, Permission, TTLType
+from protocol.errors import ProtocolError
+from protocol.jsoncheck import U32_MAX, expect_int, expect_list, expect_object, expect_str, fail, member
+from protocol.jsondata import (
+    admin_from_json,
+    admin_to_json,
+    base64_from_json,
+    key_from_json,
+    key_to_json,
+    reference_from_json,
+    reference_to_json,
+    site_from_json,
+    site_to_json,
+    vlist_from_json,
+    vlist_to_json,
+)
+from protocol.valuedata import AdminData, PublicKeyData, SiteInfo, VList, decode_typed, encode_typed
+from protocol.values import HandleValue
+
+__all__ = [
+    "data_from_json",
+    "data_to_json",
+    "format_time",
+    "parse_time",
+    "permissions_to_json",
+    "value_from_json",
+    "value_to_json",
+    "values_from_json",
+    "values_to_json",
+]
+
+# http-apis.md §1.4: string data may hold 0x09-0x13 but no other C0 control byte and no DEL.
+_NOT_TEXT = re.compile(rb"[\x00-\x08\x14-\x1f\x7f]")
+# Most significant first: adminRead, adminWrite, publicRead, publicWrite (http-apis.md §1.3).
+_PERMISSION_BITS = (
+    Permission.ADMIN_READ,
+    Permission.ADMIN_WRITE,
+    Permission.PUBLIC_READ,
+    Permission.PUBLIC_WRITE,
+)
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+# --- writing ---------------------------------------------------------------------------------------------
+
+
+def values_to_json(values: Iterable[HandleValue]) -> list[dict[str, Any]]:
+    return [value_to_json(v) for v in values]
+
+
+def value_to_json(value: HandleValue) -> dict[str, Any]:
+    data = data_to_json(value.type, value.data)
+    out: dict[str, Any] = {"index": value.index, "type": value.type, "data": data}
+    if value.permissions != DEFAULT_PERMISSIONS:
+        out["permissions"] = permissions_to_json(value.permissions)
+    out["ttl"] = format_time(value.ttl) if value.ttl_type == TTLType.ABSOLUTE else value.ttl
+    if value.timestamp:
+        out["timestamp"] = format_time(value.timestamp)
+    if value.references:
+        out["references"] = [reference_to_json(ref) for ref in value.references]
+    return out
+
+
+def data_to_json(value_type: str, data: bytes) -> dict[str, Any]:
+    """``{format, value}``: a typed format when it round-trips exactly, else string or base64."""
+    typed_json = _typed_to_json(value_type, data)
+    if typed_json is not None and _reads_back(typed_json, data):
+        return typed_json
+    if _NOT_TEXT.search(data) is None:
+        try:
+            return {"format": "string", "value": data.decode("utf-8")}
+        except UnicodeDecodeError:
+            pass
+    return {"format": "base64", "value": base64.b64encode(data).decode("ascii")}
+
+
+def _reads_back(typed_json: dict[str, Any], data: bytes) -> bool:
+    """Whether the typed JSON gives back ``data`` exactly (bits without a JSON name would be lost)."""
+    try:
+        return _typed_data_from_json(typed_json, "data") == data
+    except ProtocolError:
+        return False
+
+
+def _typed_to_json(value_type: str, data: bytes) -> dict[str, Any] | None:
+    try:
+        typed = decode_typed(value_type, data)
+    except ProtocolError:
+        return None  # HSJ serializeData: data that does not parse falls back to string/base64
+    if isinstance(typed, AdminData):
+        return {"format": "admin", "value": admin_to_json(typed)}
+    if isinstance(typed, SiteInfo):
+        return {"format": "site", "value": site_to_json(typed)}
+    if isinstance(typed, VList):
+        return {"format": "vlist", "value": vlist_to_json(typed)}
+    if isinstance(typed, PublicKeyData):
+        jwk = key_to_json(typed)
+        return None if jwk is None else {"format": "key", "value": jwk}
+    return None  # text types and unknown types are written as string
+
+
+def permissions_to_json(permissions: Permission) -> str:
+    return "".join("1" if permissions & bit else "0" for bit in _PERMISSION_BITS)
+
+
+def format_time(seconds: int) -> str:
+    """ISO-8601 UTC without milliseconds (http-apis.md §1.3)."""
+    return time.strftime(_TIME_FORMAT, time.gmtime(seconds))
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+
+
+def values_from_json(obj: Any, *, path: str = "values") -> list[HandleValue]:
+    items = expect_list(obj, path)
+    return [value_from_json(item, path=f"{path}[{i}]") for i, item in enumerate(items)]
+
+
+def value_from_json(obj: Any, *, path: str = "values[0]") -> HandleValue:
+    obj = expect_object(obj, path)
+    value_type = expect_str(member(obj, "type", path), f"{path}.type", non_empty=True)
+    ttl, ttl_type = _ttl_from_json(obj.get("ttl", DEFAULT_TTL_S), f"{path}.ttl")
+    timestamp = obj.get("timestamp")
+    refs = expect_list(obj.get("references", []), f"{path}.references")
+    return HandleValue(
+        index=expect_int(member(obj, "index", path), f"{path}.index", minimum=1),
+        type=value_type,
+        data=data_from_json(member(obj, "data", path), f"{path}.data"),
+        ttl=ttl,
+        ttl_type=ttl_type,
+        permissions=_permissions_from_json(obj.get("permissions"), f"{path}.permissions"),
+        timestamp=0 if timestamp is None else parse_time(timestamp, f"{path}.timestamp"),
+        references=tuple(reference_from_json(r, f"{path}.references[{i}]") for i, r in enumerate(refs)),
+    )
+
+
+def data_from_json(obj: Any, path: str = "data") -> bytes:
+    """The data bytes of ``{format, value}`` or of a bare string (format ``string``)."""
+    if isinstance(obj, str):
+        return _text_bytes(obj, path)
+    return _typed_data_from_json(obj, path)
+
+
+def _typed_data_from_json(obj: Any, path: str) -> bytes:
+    obj = expect_object(obj, path)
+    fmt = expect_str(member(obj, "format", path), f"{path}.format")
+    reader = _DATA_READERS.get(fmt)
+    if reader is None:
+        raise fail(f"{path}.format", f"unknown format {fmt!r}")
+    return reader(member(obj, "value", path), f"{path}.value")
+
+
+def _text_bytes(obj: Any, path: str) -> bytes:
+    text = expect_str(obj, path)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise fail(path, "text is not encodable as UTF-8") from None
+
+
+def _hex_bytes(obj: Any, path: str) -> bytes:
+    try:
+        return bytes.fromhex(expect_str(obj, path))
+    except ValueError:
+        raise fail(path, "not hex digits") from None
+
+
+def _typed(reader: Callable[[Any, str], Any]) -> Callable[[Any, str], bytes]:
+    def read(obj: Any, path: str) -> bytes:
+        return encode_typed(reader(obj, path))
+
+    return read
+
+
+_DATA_READERS: dict[str, Callable[[Any, str], bytes]] = {
+    "string": _text_bytes,
+    "base64": base64_from_json,
+    "hex": _hex_bytes,
+    "admin": _typed(admin_from_json),
+    "vlist": _typed(vlist_from_json),
+    "site": _typed(site_from_json),
+    "key": _typed(key_from_json),
+}
+
+
+def _ttl_from_json(obj: Any, path: str) -> tuple[int, TTLType]:
+    """A number is a relative TTL in seconds, an ISO-8601 string an absolute expiry (http-apis.md §1.3)."""
+    if isinstance(obj, str):
+        return parse_time(obj, path), TTLType.ABSOLUTE
+    return expect_int(obj, path), TTLType.RELATIVE
+
+
+def _permissions_from_json(obj: Any, path: str) -> Permission:
+    """``"*"`` = all four; shorter strings are right-aligned and every position present is applied."""
+    if obj is None:
+        return DEFAULT_PERMISSIONS
+    text = expect_str(obj, path, non_empty=True)
+    if text == "*":
+        return Permission(0x0F)
+    if len(text) > len(_PERMISSION_BITS) or text.strip("01"):
+        raise fail(path, f"expected '*' or up to 4 binary digits, got {text!r}")
+    result = int(DEFAULT_PERMISSIONS)
+    # Do not copy the CNRI bug of skipping the leftmost character (handle-protocol.md §16.7).
+    for digit, bit in zip(reversed(text), reversed(_PERMISSION_BITS), strict=False):
+        result = (result | bit) if digit == "1" else (result & ~int(bit))
+    return Permission(result)
+
+
+def parse_time(obj: Any, path: str) -> int:
+    """Unix seconds of an ISO-8601 time; a time without zone is UTC."""
+    text = expect_str(obj, path)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise fail(path, f"not an ISO-8601 time: {text!r}") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    seconds = calendar.timegm(moment.timetuple())
+    if not 0 <= seconds <= U32_MAX:
+        raise fail(path, f"{text!r} is outside the 32-bit Unix time range")
+    return seconds
