@@ -100,6 +100,20 @@ class StorageConfig:
     socket_timeout_s: float = 2.0
     retries: int = 3
     retry_backoff_s: float = 0.05
+    # Record buckets for a fresh database (recorded in Redis; later openers use the recorded value).
+    # About expected identifiers / 60 keeps buckets compact; see storage.keys.
+    record_buckets: int = 16_384
+
+
+class StorageObserver(Protocol):
+    """Told about every Redis round trip, so the node can measure storage without ``storage`` knowing metrics.
+
+    ``op`` is one of "read", "write", "ping", "feed"; ``keys`` how many keys one pipeline carried (a batched
+    read of 12 handles is one call with keys=12); ``ok`` False when it failed. Called on the event loop; it
+    must be cheap and must not raise (``resolver.metrics.WorkerStats.on_roundtrip`` implements it).
+    """
+
+    def on_roundtrip(self, op: str, keys: int, seconds: float, ok: bool) -> None: ...
 
 
 class HandleStore(Protocol):

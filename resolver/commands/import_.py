@@ -1,11 +1,74 @@
-"""`resolver import`: import identifiers from NDJSON."""
+"""`resolver import FILE`: import identifiers from NDJSON (``-`` for stdin).
+
+Exit codes: 0 all lines imported, 1 some bad lines (the good ones were written), 2 ``--strict`` abort or a
+usage / storage error.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+from contextlib import ExitStack
+from typing import IO, Any
 
-from resolver.commands._stub import register_stub
+from resolver.commands._storage_args import add_storage_args, storage_config
+from storage import open_store
+from storage.api import StorageError
+from storage.importer import import_lines, validate
 
 
 def register(sub: Any) -> None:
-    register_stub(sub, "import", "import identifiers from NDJSON")
+    parser: argparse.ArgumentParser = sub.add_parser("import", help="import identifiers from NDJSON")
+    parser.add_argument("file", help="NDJSON file, or - for stdin")
+    parser.add_argument("--strict", action="store_true", help="write nothing if any line is bad")
+    parser.add_argument("--batch", type=int, default=1000, help="identifiers per write batch")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes that parse lines (helps with idle cores)"
+    )
+    add_storage_args(parser)
+    parser.set_defaults(run=run)
+
+
+def _report_bad(line_no: int, reason: str) -> None:
+    print(f"line {line_no}: {reason}", file=sys.stderr)
+
+
+def _open_input(args: argparse.Namespace, stack: ExitStack) -> IO[bytes]:
+    if args.file != "-":
+        return stack.enter_context(open(args.file, "rb"))
+    if not args.strict:
+        return sys.stdin.buffer
+    # --strict reads its input twice: spool stdin to disk (constant memory).
+    spool = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 - closed by the stack
+    shutil.copyfileobj(sys.stdin.buffer, spool)
+    spool.seek(0)
+    return spool
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        with ExitStack() as stack:
+            source = _open_input(args, stack)
+            if args.strict:
+                checked = validate(source, _report_bad)
+                if checked.bad_count:
+                    print(f"--strict: {checked.bad_count} bad line(s); nothing written", file=sys.stderr)
+                    return 2
+                source.seek(0)
+            return asyncio.run(_import(args, source))
+    except (OSError, StorageError) as exc:
+        print(f"resolver import: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _import(args: argparse.Namespace, source: IO[bytes]) -> int:
+    store = await open_store(storage_config(args))
+    try:
+        report = await import_lines(store, source, on_bad=_report_bad, batch=args.batch, workers=args.workers)
+    finally:
+        await store.aclose()
+    print(f"imported {report.imported}, bad lines {report.bad_count}", file=sys.stderr)
+    return 1 if report.bad_count else 0

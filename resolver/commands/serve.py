@@ -1,11 +1,77 @@
-"""`resolver serve`: run the node: Handle TCP/UDP and HTTP workers."""
+"""`resolver serve`: run the node: Handle TCP/UDP and HTTP workers under one supervisor."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from resolver.commands._stub import register_stub
+from resolver.http.tls import server_ssl_context
+from resolver.logs import setup_logging
+from resolver.settings import Settings, SettingsError, add_setting_flags, load_settings
+from resolver.supervisor import Supervisor, bind_sockets, supervise
+from resolver.worker import WorkerSockets
+from storage.embedded import resolve_redis_url
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
-    register_stub(sub, "serve", "run the node: Handle TCP/UDP and HTTP workers")
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "serve", help="run the node: Handle TCP/UDP and HTTP workers"
+    )
+    add_common_flags(parser)
+    parser.set_defaults(run=run)
+
+
+def add_common_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=None, help="TOML configuration file")
+    add_setting_flags(parser)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Flags > IDNODE_* environment > --config file > defaults."""
+    return load_settings(vars(args), os.environ, args.config)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+        server_ssl_context(settings)  # admin work: a bad certificate fails here, not in every worker
+    except SettingsError as exc:
+        print(f"resolver serve: {exc}", file=sys.stderr)
+        return 2
+    return serve_node(settings, print_ready)
+
+
+def print_ready(ports: dict[str, object]) -> None:
+    print(
+        f"resolver ready: pid={ports['pid']} handle (TCP+UDP) port {ports['handle_port']}, "
+        f"HTTP port {ports['http_port']}, workers {ports['workers']}",
+        flush=True,
+    )
+
+
+def serve_node(
+    settings: Settings, on_ready: Callable[[dict[str, object]], None],
+    prepare: Callable[[Settings, WorkerSockets], None] | None = None,
+) -> int:
+    """Embedded Redis (if no URL) -> sockets -> ``prepare`` -> supervised workers; Redis stops last."""
+    setup_logging(settings.log.format)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url, owner = resolve_redis_url(settings.storage)
+    try:
+        sockets = bind_sockets(settings)
+        log.info("handle port %d, http port %d", sockets.tcp.getsockname()[1], sockets.http.getsockname()[1])
+        settings = dataclasses.replace(settings, storage=dataclasses.replace(settings.storage, redis_url=url))
+        if prepare is not None:
+            prepare(settings, sockets)  # before the fork: no event loop survives into the workers
+        return supervise(Supervisor(settings, sockets, url), on_ready, settings.shutdown_deadline_s)
+    finally:
+        if owner is not None:
+            owner.stop()

@@ -1,0 +1,197 @@
+"""The floor of the machine: bare uvloop UDP and TCP echo servers and a bare aiohttp app.
+
+Each answers the generator's own requests with a reply of the size of a real answer, so the node and its
+baseline are driven by the same client in the same way. The Handle echoes copy the request's envelope and
+header (same RequestId), set RC_SUCCESS and pad the body to ``reply_bytes``; the HTTP baseline answers every
+GET with one constant JSON body shaped like a resolution. ``--delay-ms`` holds every answer back by a known
+amount: the tests use it to check that the generator measures latency correctly.
+
+Run one as a process: ``python -m loadtest.baselines udp-echo --listen 127.0.0.1:0``; it prints ``PORT <n>``
+once it is listening (the readiness signal) and serves until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import struct
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal, cast
+
+import uvloop
+from aiohttp import web
+
+from protocol.constants import ENVELOPE_SIZE, HEADER_SIZE, MAX_MESSAGE_LENGTH, ResponseCode
+
+Kind = Literal["udp-echo", "tcp-echo", "http-hello"]
+KINDS: tuple[Kind, ...] = ("udp-echo", "tcp-echo", "http-hello")
+DEFAULT_REPLY_BYTES = 420  # about the size of a seeded record's resolution response (loadtest.seed)
+
+_U32 = struct.Struct(">I")
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineOptions:
+    kind: Kind
+    host: str = "127.0.0.1"
+    port: int = 0
+    reply_bytes: int = DEFAULT_REPLY_BYTES
+    delay_s: float = 0.0
+
+
+def echo_reply(request: bytes, reply_bytes: int) -> bytes | None:
+    """A response-sized answer to a Handle request: its envelope and header, RC_SUCCESS, a zero body."""
+    if len(request) < ENVELOPE_SIZE + HEADER_SIZE:
+        return None  # unparseable: no reply, as the node does for UDP (STYLE 10)
+    length = max(reply_bytes, ENVELOPE_SIZE + HEADER_SIZE + 4) - ENVELOPE_SIZE
+    body_length = length - HEADER_SIZE - 4
+    reply = bytearray(request[: ENVELOPE_SIZE + HEADER_SIZE])
+    _U32.pack_into(reply, 16, length)  # envelope MessageLength (handle-protocol.md §3)
+    _U32.pack_into(reply, ENVELOPE_SIZE + 4, ResponseCode.SUCCESS)  # header ResponseCode (§4)
+    _U32.pack_into(reply, ENVELOPE_SIZE + 20, body_length)  # header BodyLength
+    return bytes(reply) + bytes(body_length + 4)  # body, CredentialLength 0
+
+
+class _Delayer:
+    """Calls ``send`` now or after the configured delay."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+    def later(self, send: Callable[[], None]) -> None:
+        if self.delay_s > 0:
+            asyncio.get_running_loop().call_later(self.delay_s, send)
+        else:
+            send()
+
+
+class UdpEcho(asyncio.DatagramProtocol):
+    def __init__(self, options: BaselineOptions) -> None:
+        self.options = options
+        self.delayer = _Delayer(options.delay_s)
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        reply = echo_reply(data, self.options.reply_bytes)
+        transport = self.transport
+        if reply is not None and transport is not None:
+            self.delayer.later(lambda: transport.sendto(reply, addr))
+
+
+class TcpEcho(asyncio.Protocol):
+    """Answers each framed message (handle-protocol.md §1.3); replies of one read go out in one write."""
+
+    def __init__(self, options: BaselineOptions) -> None:
+        self.options = options
+        self.delayer = _Delayer(options.delay_s)
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        replies = []
+        start = 0
+        while len(self.buffer) - start >= ENVELOPE_SIZE:
+            length = _U32.unpack_from(self.buffer, start + 16)[0]
+            end = start + ENVELOPE_SIZE + length
+            if length > MAX_MESSAGE_LENGTH or len(self.buffer) < end:
+                break
+            reply = echo_reply(bytes(self.buffer[start:end]), self.options.reply_bytes)
+            if reply is not None:
+                replies.append(reply)
+            start = end
+        del self.buffer[:start]
+        transport = self.transport
+        if replies and transport is not None:
+            out = b"".join(replies)
+            self.delayer.later(lambda: None if transport.is_closing() else transport.write(out))
+
+
+def hello_body() -> bytes:
+    """A constant JSON body shaped like a resolution of a seeded identifier (http-apis.md §1.2)."""
+    from loadtest.seed import typical_values, value_json  # the same record `seed` writes
+
+    handle = "88.100.1/lt-00000000"
+    values = [value_json(v) for v in typical_values(handle)]
+    return json.dumps({"responseCode": 1, "handle": handle, "values": values}).encode()
+
+
+def hello_app(options: BaselineOptions) -> web.Application:
+    body = hello_body()
+
+    async def hello(request: web.Request) -> web.Response:
+        if options.delay_s > 0:
+            await asyncio.sleep(options.delay_s)
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", hello)
+    return app
+
+
+async def serve(options: BaselineOptions, on_port: Callable[[int], None]) -> None:
+    """Serve until SIGTERM or SIGINT; ``on_port`` is called with the bound port once listening."""
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopped.set)
+    close = await _listen(options, on_port)
+    try:
+        await stopped.wait()
+    finally:
+        await close()
+
+
+async def _listen(options: BaselineOptions, on_port: Callable[[int], None]) -> Callable[[], Awaitable[None]]:
+    loop = asyncio.get_running_loop()
+    if options.kind == "udp-echo":
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: UdpEcho(options), local_addr=(options.host, options.port)
+        )
+        on_port(transport.get_extra_info("sockname")[1])
+        return _closer(transport.close)
+    if options.kind == "tcp-echo":
+        server = await loop.create_server(lambda: TcpEcho(options), options.host, options.port)
+        on_port(server.sockets[0].getsockname()[1])
+        return _closer(server.close)
+    runner = web.AppRunner(hello_app(options), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, options.host, options.port)
+    await site.start()
+    on_port(runner.addresses[0][1])
+    return runner.cleanup
+
+
+def _closer(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def aclose() -> None:
+        close()
+
+    return aclose
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.baselines", description=__doc__)
+    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (port 0 picks a free one)")
+    parser.add_argument("--reply-bytes", type=int, default=DEFAULT_REPLY_BYTES)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="hold every answer back this long")
+    args = parser.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    options = BaselineOptions(args.kind, host.strip("[]") or "127.0.0.1", int(port), args.reply_bytes,
+                              args.delay_ms / 1000.0)
+    uvloop.run(serve(options, lambda p: print(f"PORT {p}", flush=True)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Handle resolutions over UDP: one datagram per request, replies matched by RequestId.
+
+A reply larger than 492 data bytes arrives as several datagrams with TC set (handle-protocol.md §1.4); the
+request counts as answered when all of them are in. Lost datagrams surface as timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import cast
+
+from loadtest.clients import Target
+from loadtest.clients.pending import Pending, RequestIds, code_label
+from loadtest.handlewire import encode_resolution_request, peek_reply
+from loadtest.tally import Tally
+
+
+class _Socket(asyncio.DatagramProtocol):
+    """One UDP socket and the requests sent on it."""
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+        self.pending = Pending()
+        self.fragments: dict[int, set[int]] = {}  # RequestId -> sequence numbers seen so far
+        self.codes: dict[int, int] = {}  # RequestId -> response code from fragment 0
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        now = time.monotonic()
+        peek = peek_reply(data)
+        if peek is None:
+            self.tally.on_error(now, "short-datagram")
+            return
+        intended = self.pending.intended.get(peek.request_id)
+        if intended is None:
+            return  # late (already counted as a timeout) or a duplicate
+        code = peek.response_code
+        if peek.truncated:
+            seen = self.fragments.setdefault(peek.request_id, set())
+            seen.add(peek.sequence)
+            if peek.sequence == 0:
+                self.codes[peek.request_id] = code
+            if len(seen) < peek.fragments:
+                return
+            del self.fragments[peek.request_id]
+            code = self.codes.pop(peek.request_id, -1)
+        del self.pending.intended[peek.request_id]
+        self.tally.on_answer(intended, now, code_label(code) if code >= 0 else "RC ? (no fragment 0)")
+
+    def error_received(self, exc: Exception) -> None:
+        # An ICMP error (port unreachable) cannot be tied to a request: that request ends as a timeout.
+        return None
+
+
+class UdpClient:
+    def __init__(self, target: Target, tally: Tally, connections: int, timeout_s: float) -> None:
+        self.target = target
+        self.tally = tally
+        self.timeout_s = timeout_s
+        self.sockets: list[_Socket] = []
+        self._count = max(1, connections)
+        self.ids = RequestIds()
+        self._turn = 0
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(self._count):
+            _, sock = await loop.create_datagram_endpoint(
+                lambda: _Socket(self.tally), remote_addr=(self.target.host, self.target.port)
+            )
+            self.sockets.append(sock)
+
+    def send(self, name: str, intended: float, now: float) -> None:
+        sock = self.sockets[self._turn]
+        self._turn = (self._turn + 1) % len(self.sockets)
+        request_id = self.ids.take()
+        self.tally.on_sent(now, intended)
+        if sock.transport is None or sock.transport.is_closing():
+            self.tally.on_error(now, "socket-closed")
+            return
+        sock.pending.intended[request_id] = intended
+        sock.transport.sendto(encode_resolution_request(name, request_id))
+
+    def flush(self) -> None:
+        return None
+
+    def expire(self, now: float) -> None:
+        cutoff = now - self.timeout_s
+        for sock in self.sockets:
+            for request_id in sock.pending.expire(cutoff, self.tally, now):
+                sock.fragments.pop(request_id, None)
+                sock.codes.pop(request_id, None)
+
+    def in_flight(self) -> int:
+        return sum(len(s.pending.intended) for s in self.sockets)
+
+    def abandon(self, now: float) -> None:
+        for sock in self.sockets:
+            sock.pending.timeout_all(self.tally, now)
+
+    async def aclose(self) -> None:
+        for sock in self.sockets:
+            if sock.transport is not None:
+                sock.transport.close()

@@ -1,0 +1,139 @@
+"""Storage benchmark: memory per identifier and bulk/NDJSON import rates on a private redis-server.
+
+``python -m loadtest.storagebench --count 1000000`` loads typical records (one URL value, four template
+attributes of 10-30 bytes, an HS_ADMIN value; issue 3 "Memory") through the bulk path into a fresh embedded
+Redis in a temporary directory and prints ``used_memory`` per identifier, the overhead beyond each
+identifier's own bytes plus its encoded record, and the import rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from protocol.jsonfmt import values_to_json
+from protocol.values import HandleValue
+from storage import keys, open_store, records
+from storage.api import StorageConfig
+from storage.bulk import bulk_put
+from storage.importer import import_lines
+from storage.redis_store import RedisStore
+
+ADMIN = bytes.fromhex("0ff2000000000a302e4e412f38382e313030000000c8")  # an HS_ADMIN-sized blob (~24 B)
+
+
+def attribute_pool(rng: random.Random, size: int = 1024) -> list[tuple[HandleValue, ...]]:
+    """Four template attributes of 10-30 bytes each; drawn from a pool so generating 1M records is cheap."""
+    return [
+        tuple(
+            HandleValue(index=2 + i, type=f"attr{i}", data=rng.randbytes(rng.randint(5, 15)).hex().encode())
+            for i in range(4)
+        )
+        for _ in range(size)
+    ]
+
+
+def typical_record(pool: list[tuple[HandleValue, ...]], n: int) -> tuple[str, tuple[HandleValue, ...]]:
+    handle = f"88.100.{n % 100}/P{n:010d}"
+    url = HandleValue(index=1, type="URL", data=f"https://id.example.com/p/{n:010d}".encode())
+    return handle, (url, *pool[n % len(pool)], HandleValue(index=100, type="HS_ADMIN", data=ADMIN))
+
+
+class RecordSource:
+    """Yields typical records and keeps, outside the measured time, their payload bytes and its own time."""
+
+    def __init__(self, count: int, seed: int) -> None:
+        self.count = count
+        self.pool = attribute_pool(random.Random(seed))
+        self.payload_bytes = 0
+        self.own_s = 0.0
+
+    def __iter__(self) -> Iterator[tuple[str, tuple[HandleValue, ...]]]:
+        for n in range(self.count):
+            started = time.perf_counter()
+            handle, values = typical_record(self.pool, n)
+            self.payload_bytes += len(keys.record_field(handle)) + len(records.encode_record(values))
+            self.own_s += time.perf_counter() - started
+            yield handle, values
+
+
+async def used_memory(store: RedisStore) -> int:
+    """used_memory without the AOF and client buffers, after any AOF rewrite (its buffer is transient)."""
+    for _ in range(600):  # bounded: at most ~60 s
+        if int((await store.client.info("persistence"))["aof_rewrite_in_progress"]) == 0:
+            break
+        await asyncio.sleep(0.1)
+    info: dict[str, Any] = await store.client.info("memory")
+    return int(info["used_memory"]) - int(info["mem_aof_buffer"]) - int(info["mem_clients_normal"])
+
+
+async def measure_bulk(store: RedisStore, count: int, batch: int) -> dict[str, float]:
+    before, source = await used_memory(store), RecordSource(count, 1)
+    started = time.perf_counter()
+    await bulk_put(store, source, batch=batch)
+    elapsed = time.perf_counter() - started - source.own_s  # the generator's own time is not the store's
+    delta = await used_memory(store) - before
+    return {
+        "identifiers": count,
+        "bulk_rate_per_s": count / elapsed,
+        "used_memory_per_id_B": delta / count,
+        "payload_per_id_B": source.payload_bytes / count,
+        "overhead_per_id_B": (delta - source.payload_bytes) / count,
+    }
+
+
+async def measure_ndjson(
+    store: RedisStore, count: int, batch: int, workdir: Path, workers: int
+) -> dict[str, float]:
+    path = workdir / "bench.ndjson"
+    pool = attribute_pool(random.Random(2))
+    with path.open("w") as out:
+        for n in range(count):
+            handle, values = typical_record(pool, n)
+            out.write(json.dumps({"handle": handle, "values": values_to_json(values)}) + "\n")
+    await store.client.flushall()
+    started = time.perf_counter()
+    with path.open("rb") as lines:
+        report = await import_lines(store, lines, on_bad=lambda _n, _r: None, batch=batch, workers=workers)
+    return {
+        "ndjson_lines": report.imported,
+        "ndjson_rate_per_s": report.imported / (time.perf_counter() - started),
+    }
+
+
+async def run(count: int, ndjson_count: int, buckets: int, batch: int, workers: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="storagebench") as tmp:
+        store = await open_store(StorageConfig(data_dir=Path(tmp) / "var"), buckets=buckets)
+        try:
+            result = await measure_bulk(store, count, batch)
+            result["buckets"] = buckets
+            result["ndjson_workers"] = workers
+            result.update(await measure_ndjson(store, ndjson_count, batch, Path(tmp), workers))
+        finally:
+            await store.aclose()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.storagebench", description=__doc__)
+    parser.add_argument("--count", type=int, default=1_000_000, help="identifiers for the memory run")
+    parser.add_argument("--ndjson-count", type=int, default=100_000, help="lines for the NDJSON import run")
+    parser.add_argument("--buckets", type=int, default=StorageConfig().record_buckets)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2, help="NDJSON parsing processes")
+    args = parser.parse_args(argv)
+    result = asyncio.run(run(args.count, args.ndjson_count, args.buckets, args.batch, args.workers))
+    for name, value in result.items():
+        print(f"{name:24} {value:,.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

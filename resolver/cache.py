@@ -1,0 +1,163 @@
+"""The per-worker resolution cache: records by canonical handle, plus pre-encoded hot responses.
+
+Two maps. ``entries`` keeps what storage said about a handle (its values, or "does not exist") for a TTL
+taken from the record, LRU-bounded. ``hot`` maps the exact bytes that identify a request (the Handle request
+minus its RequestId/SessionId, or an HTTP path and format) to the finished response, so a repeated request is
+answered by one dict lookup and a byte patch. A hot response points at the entry it was built from; dropping
+or expiring the entry makes every hot response built from it stale at once. Time is always a parameter.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from protocol.constants import TTLType
+from storage.api import Record
+
+
+class CacheEntry:
+    """What is known about one handle. ``values`` None means "does not exist" (a negative entry)."""
+
+    __slots__ = ("alive", "expires_at", "key", "values")
+
+    def __init__(self, key: str, values: Record | None, expires_at: float) -> None:
+        self.key = key
+        self.values = values
+        self.expires_at = expires_at
+        self.alive = True
+
+    def fresh(self, now: float) -> bool:
+        return self.alive and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class HotResponse:
+    """A finished response and the entry whose freshness it shares."""
+
+    entry: CacheEntry
+    payload: bytes
+    status: int = 0  # HTTP status for HTTP payloads; unused by the Handle transports
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Counters the metrics module reads (plain ints: no cost on the hot path beyond an add)."""
+
+    hits: int = 0  # metrics: record found (cache hit)
+    misses: int = 0  # metrics: record not cached (a storage read follows)
+    hot_hits: int = 0  # metrics: answered from a pre-encoded response
+    evictions: int = 0
+    invalidations: int = 0
+
+
+def record_ttl_s(values: Record, max_ttl_s: float) -> float:
+    """The smallest relative TTL of the record, capped; absolute-TTL values count as the cap (§11)."""
+    ttl = max_ttl_s
+    for value in values:
+        if value.ttl_type == TTLType.RELATIVE and value.ttl < ttl:
+            ttl = float(value.ttl)
+    return max(ttl, 0.0)
+
+
+class ResolutionCache:
+    """Bounded LRU of ``CacheEntry`` plus the bounded ``hot`` response map."""
+
+    __slots__ = (
+        "_entries", "_max_entries", "_max_hot", "_registry", "generation", "hot", "max_ttl_s",
+        "negative_ttl_s", "stats",
+    )
+
+    def __init__(
+        self, max_entries: int, max_ttl_s: float, negative_ttl_s: float, max_hot: int | None = None
+    ) -> None:
+        self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
+        self._max_entries = max_entries
+        self._max_hot = max_hot if max_hot is not None else 2 * max_entries
+        self.max_ttl_s = max_ttl_s
+        self.negative_ttl_s = negative_ttl_s
+        self.hot: dict[bytes | str, HotResponse] = {}
+        self.stats = CacheStats()
+        self._registry = CacheEntry("", (), 0.0)
+        self.generation = 0  # bumped by every invalidation: a read that straddles one is not kept
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str, now: float) -> CacheEntry | None:
+        """The fresh entry for ``key``, or None (expired entries are dropped here)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            self.stats.misses += 1
+            return None
+        if not entry.fresh(now):
+            self._drop(key)
+            self.stats.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.stats.hits += 1
+        return entry
+
+    def put(self, key: str, values: Record | None, now: float) -> CacheEntry:
+        """Remember ``values`` (None: does not exist) with the TTL the record allows."""
+        ttl = self.negative_ttl_s if values is None else record_ttl_s(values, self.max_ttl_s)
+        old = self._entries.pop(key, None)
+        if old is not None:
+            old.alive = False
+        entry = CacheEntry(key, values, now + ttl)
+        if ttl > 0:
+            self._entries[key] = entry
+            while len(self._entries) > self._max_entries:
+                self._drop(next(iter(self._entries)))
+                self.stats.evictions += 1
+        return entry
+
+    def registry_entry(self, now: float) -> CacheEntry:
+        """The shared entry of answers made from the prefix registry alone; ``clear`` ends it."""
+        entry = self._registry
+        if not entry.fresh(now):
+            entry = self._registry = CacheEntry("", (), now + self.max_ttl_s)
+        return entry
+
+    def lookup_hot(self, key: bytes | str, now: float) -> HotResponse | None:
+        """The pre-encoded response for an identical earlier request, if still fresh. The hot path."""
+        hot = self.hot.get(key)
+        if hot is None:
+            return None
+        if hot.entry.alive and now < hot.entry.expires_at:
+            self.stats.hot_hits += 1
+            return hot
+        del self.hot[key]
+        return None
+
+    def store_hot(self, key: bytes | str, entry: CacheEntry, payload: bytes, status: int = 0) -> None:
+        if not entry.alive:
+            return
+        if len(self.hot) >= self._max_hot:
+            self._sweep_hot()
+        self.hot[key] = HotResponse(entry, payload, status)
+
+    def invalidate(self, key: str) -> None:
+        """A write to ``key`` happened somewhere: forget it (and every hot response built from it)."""
+        self.stats.invalidations += 1
+        self.generation += 1
+        if key in self._entries:
+            self._drop(key)
+
+    def clear(self) -> None:
+        """Forget everything (prefix registry change, or the change feed was interrupted)."""
+        self.generation += 1
+        for entry in self._entries.values():
+            entry.alive = False
+        self._entries.clear()
+        self._registry.alive = False
+        self.hot.clear()
+
+    def _drop(self, key: str) -> None:
+        self._entries.pop(key).alive = False
+
+    def _sweep_hot(self) -> None:
+        """Drop stale hot responses; if that frees too little, start over (hot responses rebuild cheaply)."""
+        self.hot = {k: v for k, v in self.hot.items() if v.entry.alive}
+        if len(self.hot) >= self._max_hot * 3 // 4:
+            self.hot.clear()

@@ -1,0 +1,158 @@
+"""Handle protocol requests to response bytes, shared by the TCP and UDP protocol classes.
+
+The hot path (``respond_now``): a request whose bytes, apart from RequestId/SessionId and the header fields
+that do not change the answer, equal an earlier one is answered by one dict lookup and a byte splice into the
+pre-encoded response. Everything else is decoded (``protocol.fastpath``), decided by ``service.Resolver`` and
+encoded once; only a cache miss needs an await (``respond_later``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from protocol.bodies import ErrorBody, ReferralBody, ValuesBody, encode_body
+from protocol.constants import ENVELOPE_SIZE, HEADER_SIZE, OpCode, OpFlag, ResponseCode
+from protocol.errors import ProtocolError
+from protocol.fastpath import ResolutionQuery, decode_resolution_request
+from protocol.handle import Identifier, IdentifierLimits, parse_identifier_bytes
+from protocol.messages import decode_message, encode_error, encode_reply_bytes
+from resolver.ratelimit import RateLimiter, retry_after_header
+from resolver.service import Resolution, Resolver
+
+_RD: Final = int(OpFlag.RD)
+_DNRF: Final = int(OpFlag.DNRF)
+_BODY_AT: Final = ENVELOPE_SIZE + HEADER_SIZE
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A request that needs a storage read; ``respond_later`` finishes it."""
+
+    query: ResolutionQuery
+    ident: Identifier
+    hot_key: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Unframed:
+    """Stands in for a request whose header could not be read: the reply says RC 4 with OpCode 0 (§1.3)."""
+
+    request_id: int = 0
+    session_id: int = 0
+    suggested_version: tuple[int, int] = (2, 10)
+    opcode: int = 0
+    opflag: int = 0
+    signed_part: bytes = b""
+
+
+def framing_error(message: str) -> bytes:
+    """RC 4 with OpCode 0, as the reference server answers a framing error before closing (§1.3)."""
+    return encode_error(_Unframed(), ResponseCode.PROTOCOL_ERROR, message)
+
+
+class HandleResponder:
+    """Turns one whole request message into the bytes of its response."""
+
+    __slots__ = ("_hot", "cache", "limiter", "limits", "max_message_bytes", "resolver")
+
+    def __init__(
+        self, resolver: Resolver, limits: IdentifierLimits, max_message_bytes: int,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.resolver = resolver
+        self.cache = resolver.cache
+        self.limits = limits
+        self.max_message_bytes = max_message_bytes
+        self.limiter = limiter  # admin work: per-client resolution rate limit (resolver/ratelimit.py)
+
+    def respond_now(
+        self, data: bytes, now: float, *, answer_garbage: bool = True, client: str = ""
+    ) -> bytes | Pending | None:
+        """The response, ``Pending`` (needs storage), or None (no answer: see ``answer_garbage``).
+
+        ``answer_garbage`` False (UDP) drops messages that do not decode at all instead of answering RC 4.
+        ``client`` (the peer address) is charged against the rate limit; over it the answer is RC 3.
+        """
+        if self.limiter is not None and client:
+            wait = self.limiter.acquire(client, now)
+            if wait > 0:
+                return _too_busy(data, wait)
+        # The hot key is what decides the answer: version bytes, MessageLength, OpCode/RC/OpFlag, and body +
+        # credential. RequestId/SessionId are patched in; SequenceNumber, site serial, recursion count and
+        # ExpirationTime (a client clock, §4) do not matter. RD answers are never stored: the digest covers
+        # the whole header.
+        key = data[:4] + data[16:32] + data[40:]
+        hot = self.cache.lookup_hot(key, now)
+        if hot is not None:
+            payload = hot.payload
+            return payload[:4] + data[4:12] + payload[12:]
+        try:
+            query = decode_resolution_request(data, max_length=self.max_message_bytes)
+        except ProtocolError as exc:
+            return self._not_a_resolution(data, exc, answer_garbage)
+        try:
+            ident = parse_identifier_bytes(query.handle_raw, self.limits)
+        except ProtocolError as exc:
+            return encode_error(query, exc.response_code, str(exc))
+        stored_key = None if query.opflag & _RD else key
+        answer = self.resolver.answer_now(
+            ident, query.indexes, query.types, now, referrals=not query.opflag & _DNRF
+        )
+        if answer is None:
+            return Pending(query, ident, stored_key)
+        return self._finish(query, answer, stored_key)
+
+    async def respond_later(self, pending: Pending, now: float) -> bytes:
+        query = pending.query
+        answer = await self.resolver.resolve(
+            pending.ident, query.indexes, query.types, now, referrals=not query.opflag & _DNRF
+        )
+        return self._finish(query, answer, pending.hot_key)
+
+    def _finish(self, query: ResolutionQuery, answer: Resolution, key: bytes | None) -> bytes:
+        """Encode the answer (metrics: one finished Handle resolution, code ``answer.code``)."""
+        response = encode_reply_bytes(query, answer.code, _body_of(query, answer))
+        if key is not None:
+            self.cache.store_hot(key, answer.entry, response)
+        return response
+
+    def _not_a_resolution(self, data: bytes, error: ProtocolError, answer_garbage: bool) -> bytes | None:
+        """RC 5 for a well-formed request of another kind; RC 4 (or nothing) for one that is not."""
+        if len(data) < _BODY_AT:
+            return None
+        try:
+            message = decode_message(data, max_length=self.max_message_bytes)
+        except ProtocolError as exc:
+            if not answer_garbage:
+                return None  # STYLE #10: an unparseable UDP datagram gets no reply
+            return encode_error(_Unframed(*_ids(data)), exc.response_code, str(exc))
+        if message.header.response_code != 0:
+            return None  # a response sent to us: never answer a response (loops between servers)
+        if message.header.opcode == OpCode.RESOLUTION:
+            return encode_error(message, error.response_code, str(error))
+        text = f"Operation not supported: {int(message.header.opcode)}"
+        return encode_error(message, ResponseCode.OPERATION_NOT_SUPPORTED, text)
+
+
+def _too_busy(data: bytes, wait_s: float) -> bytes | None:
+    """RC_SERVER_TOO_BUSY (handle-protocol.md §6: the protocol's back-pressure signal), without decoding."""
+    if len(data) < _BODY_AT:
+        return None
+    opcode = int.from_bytes(data[ENVELOPE_SIZE : ENVELOPE_SIZE + 4], "big")
+    request = _Unframed(*_ids(data), opcode=opcode)
+    message = f"rate limit exceeded; retry after {retry_after_header(wait_s)} s"
+    return encode_error(request, ResponseCode.SERVER_TOO_BUSY, message)
+
+
+def _ids(data: bytes) -> tuple[int, int]:
+    return int.from_bytes(data[8:12], "big"), int.from_bytes(data[4:8], "big")
+
+
+def _body_of(query: ResolutionQuery, answer: Resolution) -> bytes:
+    code = answer.code
+    if code == ResponseCode.SUCCESS:
+        return encode_body(ValuesBody(query.handle, answer.values))
+    if code == ResponseCode.PREFIX_REFERRAL:
+        return encode_body(ReferralBody(answer.referral_handle, answer.values))
+    return encode_body(ErrorBody(answer.message))

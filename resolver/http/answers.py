@@ -1,0 +1,59 @@
+"""A ``Resolution`` as Handle REST JSON (http-apis.md §1.2 response entities), with its HTTP status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from protocol.constants import ResponseCode
+from protocol.errors import ProtocolError
+from protocol.jsonfmt import values_to_json
+from resolver.service import Resolution, http_status
+
+_PRETTY = {"indent": 2, "ensure_ascii": False}
+_COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
+
+
+def resolution_json(handle: str, answer: Resolution) -> dict[str, Any]:
+    """The response entity of a resolution (HSJ GsonUtility ResponseGsonTypeHierarchyAdapter)."""
+    code = int(answer.code)
+    if code == ResponseCode.SUCCESS:
+        return {"responseCode": code, "handle": handle, "values": values_to_json(answer.values)}
+    if code in (ResponseCode.SERVICE_REFERRAL, ResponseCode.PREFIX_REFERRAL):
+        body: dict[str, Any] = {"responseCode": code}
+        if answer.referral_handle:
+            body["referralHandle"] = answer.referral_handle
+        body["values"] = values_to_json(answer.values)
+        return body
+    body = {"responseCode": code, "handle": handle}
+    if code == ResponseCode.VALUES_NOT_FOUND:
+        body["values"] = []
+    if answer.message:
+        body["message"] = answer.message
+    return body
+
+
+def dump_json(body: dict[str, Any], pretty: bool) -> bytes:
+    return json.dumps(body, **_PRETTY if pretty else _COMPACT).encode("utf-8")
+
+
+def error_json(code: int, handle: str, message: str, pretty: bool = False) -> web.Response:
+    """An error entity for input refused before resolution (bad identifier, bad query)."""
+    body = {"responseCode": code, "handle": handle, "message": message}
+    return json_response(dump_json(body, pretty), http_status(code))
+
+
+def protocol_error_json(exc: ProtocolError, handle: str, pretty: bool = False) -> web.Response:
+    return error_json(int(exc.response_code), handle, str(exc), pretty)
+
+
+def json_response(payload: bytes, status: int) -> web.Response:
+    return web.Response(body=payload, status=status, content_type="application/json", charset="utf-8")
+
+
+def flag(request: web.Request, name: str) -> bool:
+    """A boolean query parameter: present without a value means true (http-apis.md §1.1)."""
+    raw = request.query.get(name)
+    return raw is not None and raw.lower() not in ("false", "0", "no")

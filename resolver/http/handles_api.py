@@ -1,0 +1,90 @@
+"""Read routes of the Handle REST API (http-apis.md §1.2): ``GET /api/handles/{handle}``, ``/api/prefixes``.
+(Listing, ``GET /api/handles?prefix=``, needs authentication and lives with the write routes.)
+
+A repeated GET (same raw path and query) is answered from the pre-encoded JSON kept in the worker's cache,
+with no await; a miss resolves like every other transport (``service.Resolver``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from protocol.errors import ProtocolError
+from protocol.handle import parse_identifier
+from resolver.http.answers import (
+    dump_json,
+    flag,
+    json_response,
+    protocol_error_json,
+    resolution_json,
+)
+from resolver.http.keys import RESOLVER, SETTINGS
+from resolver.http.read_guard import owner_read, read_rate_refusal
+from resolver.service import Resolution, http_status
+
+
+def query_filters(request: web.Request) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """``index=`` (repeatable, integers) and ``type=`` (repeatable) -> the §9 filter lists."""
+    try:
+        indexes = tuple(int(i) for i in request.query.getall("index", ()))
+    except ValueError:
+        raise ProtocolError("index must be an integer") from None
+    return indexes, tuple(request.query.getall("type", ()))
+
+
+async def resolve_request(request: web.Request, text: str) -> tuple[Resolution, bool] | web.Response:
+    """Parse ``text`` and the filters and resolve; an error response if the input is refused."""
+    pretty = flag(request, "pretty")
+    settings = request.app[SETTINGS]
+    try:
+        ident = parse_identifier(text, settings.limits.identifier)
+        indexes, types = query_filters(request)
+    except ProtocolError as exc:
+        return protocol_error_json(exc, text, pretty)
+    answer = await request.app[RESOLVER].resolve(ident, indexes, types, asyncio.get_running_loop().time())
+    return answer, pretty
+
+
+async def get_handle(request: web.Request) -> web.Response:
+    """GET /api/handles/{handle}: the record in the Handle REST shape."""
+    refused = read_rate_refusal(request)  # admin work: per-client resolution rate limit
+    if refused is not None:
+        return refused
+    if "Authorization" in request.headers:
+        # Admin work: the prefix owner also sees non-public values (resolver/http/read_guard.py).
+        owned = await owner_read(request)
+        if owned is not None:
+            return owned
+    cache = request.app[RESOLVER].cache
+    key = "A" + request.raw_path
+    hot = cache.lookup_hot(key, asyncio.get_running_loop().time())
+    if hot is not None:
+        return json_response(hot.payload, hot.status)  # metrics: finished HTTP resolution (hot)
+    text = request.match_info["handle"]
+    result = await resolve_request(request, text)
+    if isinstance(result, web.Response):
+        return result
+    answer, pretty = result
+    payload, status = dump_json(resolution_json(text, answer), pretty), http_status(answer.code)
+    cache.store_hot(key, answer.entry, payload, status)
+    return json_response(payload, status)  # metrics: finished HTTP resolution (code answer.code)
+
+
+async def get_prefixes(request: web.Request) -> web.Response:
+    """GET /api/prefixes: the prefixes homed here (and those delegated from here, marked so)."""
+    records = request.app[RESOLVER].registry.records()
+    body = {
+        "responseCode": 1,
+        "prefixes": [r.prefix for r in records if r.status == "homed"],
+        "delegated": [r.prefix for r in records if r.status == "delegated"],
+    }
+    return json_response(dump_json(body, flag(request, "pretty")), 200)
+
+
+def setup(app: web.Application) -> None:
+    # Admin work: GET /api/handles?prefix= (listing) needs the prefix owner's credentials (HSJ LIST_HANDLES),
+    # so writes.setup adds it (resolver/http/rest_writes.py list_handles); get_no_handle is no longer routed.
+    app.router.add_get("/api/handles/{handle:.+}", get_handle)
+    app.router.add_get("/api/prefixes", get_prefixes)

@@ -1,0 +1,65 @@
+"""The operators' endpoints: ``/metrics`` (the whole node), ``/healthz`` (this process answers), ``/readyz``.
+
+They go on the public HTTP app (before its catch-all ``GET /{handle}`` route) and, with
+``--metrics-listen``, on a second small app of their own (``build_ops_app``), so Prometheus and the
+orchestrator need not share a port with clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from resolver.health import Check, check_redis, check_workers, readiness_body
+from resolver.multiproc import render_metrics
+
+Ping = Callable[[], Awaitable[None]]
+
+
+def setup_ops_routes(
+    app: web.Application,
+    *,
+    ping: Ping,
+    data_dir: Path,
+    metrics_dir: Path | None = None,
+    before_scrape: Callable[[], None] | None = None,
+) -> None:
+    """Add the three routes. ``ping`` is the worker's ``store.ping``; ``metrics_dir`` the multiprocess
+    directory (default: ``$PROMETHEUS_MULTIPROC_DIR``); ``before_scrape`` (the worker's
+    ``MetricsFlusher.flush``) makes the answering worker's own numbers current to the request.
+    """
+
+    async def metrics(_: web.Request) -> web.Response:
+        if before_scrape is not None:
+            before_scrape()
+        body, content_type = render_metrics(metrics_dir)
+        resp = web.Response(body=body)
+        resp.headers["Content-Type"] = content_type  # has a version parameter aiohttp's content_type refuses
+        return resp
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        checks: list[Check] = [await check_redis(ping), check_workers(data_dir)]
+        body = readiness_body(checks)
+        return web.json_response(body, status=200 if not body["failed"] else 503)
+
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+
+
+def build_ops_app(
+    *,
+    ping: Ping,
+    data_dir: Path,
+    metrics_dir: Path | None = None,
+    before_scrape: Callable[[], None] | None = None,
+) -> web.Application:
+    """An app with only the ops routes, for the ``--metrics-listen`` socket."""
+    app = web.Application()
+    setup_ops_routes(app, ping=ping, data_dir=data_dir, metrics_dir=metrics_dir, before_scrape=before_scrape)
+    return app

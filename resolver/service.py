@@ -1,0 +1,142 @@
+"""Resolution decisions (handle-protocol.md §9, §8.6, §13), no sockets: one answer for every transport.
+
+``Resolver.answer_now`` answers from the prefix registry and the cache without I/O (the hot path never
+awaits); ``Resolver.resolve`` adds the storage read for a miss. Values without PUBLIC_READ never leave the
+node: there is no authentication on resolution, so every answer is public-only whatever PO says (§9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from protocol.constants import ResponseCode
+from protocol.filtering import public_only, select_values
+from protocol.handle import Identifier, prefix_handle
+from resolver.cache import CacheEntry, ResolutionCache
+from resolver.loader import RecordLoader
+from resolver.registry import PrefixRegistry
+from storage.api import HandleStore, PrefixRecord, PrefixStatus, Record, StorageUnavailable
+
+RC = ResponseCode
+# Location types a prefix referral carries (TI core/Common.java LOCATION_TYPES, handle-protocol.md §8.6, §13).
+LOCATION_TYPES = frozenset(
+    ("HS_SITE", "HS_SITE.6", "HS_SITE.PREFIX", "HS_NA_DELEGATE", "HS_SERV", "HS_SERV.PREFIX")
+)
+
+# http-apis.md §1.5, the reference server's mapping (HSJ statusCodeFromResponse); RC 200 is 200 for a
+# resolution only. Anything not listed is 500.
+HTTP_STATUS: dict[int, int] = {
+    1: 200, 2: 500, 3: 503, 4: 400, 5: 501, 7: 503,
+    100: 404, 101: 409, 102: 400, 200: 200, 201: 409, 202: 400, 301: 400, 302: 300, 303: 300,
+    400: 403, 401: 403, 402: 401, 403: 403, 404: 403,
+}
+
+
+def http_status(code: int, *, resolution: bool = True) -> int:
+    """The HTTP status for a Handle response code (one table for the whole node)."""
+    if code == RC.VALUES_NOT_FOUND and not resolution:
+        return 400
+    return HTTP_STATUS.get(code, 500)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The answer to one resolution. ``entry`` tells how long it stays true (for pre-encoded copies)."""
+
+    code: ResponseCode
+    entry: CacheEntry
+    values: Record = ()
+    message: str = ""
+    referral_handle: str = ""
+
+
+def _filtered(values: Record, indexes: Sequence[int], types: Sequence[str]) -> Record:
+    return public_only(select_values(values, indexes, types))
+
+
+def _referral_values(record: PrefixRecord) -> Record:
+    return tuple(v for v in public_only(record.values) if v.type.upper() in LOCATION_TYPES)
+
+
+class Resolver:
+    """Answers resolutions for one worker from its registry, cache and store."""
+
+    __slots__ = ("cache", "loader", "registry", "store")
+
+    def __init__(self, store: HandleStore, cache: ResolutionCache, registry: PrefixRegistry) -> None:
+        self.store = store
+        self.cache = cache
+        self.registry = registry
+        self.loader = RecordLoader(store)
+
+    def answer_now(
+        self, ident: Identifier, indexes: Sequence[int], types: Sequence[str], now: float, *,
+        referrals: bool = True,
+    ) -> Resolution | None:
+        """The answer if it needs no storage read, else None (then call ``resolve``)."""
+        if ident.is_prefix_handle:
+            return self._prefix_answer(ident, indexes, types, now, referrals)
+        route = self.registry.route(ident.naming_prefix)
+        if route is None:
+            return self._not_here(ident, now)
+        if route.status is PrefixStatus.DELEGATED:
+            return self._referral(route, now) if referrals else self._not_here(ident, now)
+        entry = self.cache.get(ident.key, now)
+        if entry is None:
+            return None
+        return self._record_answer(entry, indexes, types)
+
+    async def resolve(
+        self, ident: Identifier, indexes: Sequence[int], types: Sequence[str], now: float, *,
+        referrals: bool = True,
+    ) -> Resolution:
+        """The answer, reading storage on a cache miss (one read per handle however many ask at once)."""
+        answer = self.answer_now(ident, indexes, types, now, referrals=referrals)
+        if answer is not None:
+            return answer
+        generation = self.cache.generation
+        try:
+            values = await self.loader.load(ident.key)
+        except StorageUnavailable as exc:
+            return Resolution(RC.ERROR, CacheEntry("", None, 0.0), message=f"storage unavailable: {exc}")
+        if generation == self.cache.generation:
+            entry = self.cache.put(ident.key, values, now)
+        else:  # a write landed while we read: answer, but do not keep what may be stale
+            entry = CacheEntry(ident.key, values, 0.0)
+        return self._record_answer(entry, indexes, types)
+
+    def _record_answer(self, entry: CacheEntry, indexes: Sequence[int], types: Sequence[str]) -> Resolution:
+        if entry.values is None:
+            return Resolution(RC.HANDLE_NOT_FOUND, entry, message="Handle not found")
+        values = _filtered(entry.values, indexes, types)
+        if not values:
+            return Resolution(RC.VALUES_NOT_FOUND, entry, message="Values not found")
+        return Resolution(RC.SUCCESS, entry, values)
+
+    def _prefix_answer(
+        self, ident: Identifier, indexes: Sequence[int], types: Sequence[str], now: float, referrals: bool
+    ) -> Resolution:
+        """``0.NA/<prefix>`` (or a slashless identifier) from the registry (§9 step 1, §8.6)."""
+        entry = self.cache.registry_entry(now)
+        record = self.registry.get(ident.naming_prefix)
+        if record is not None:
+            if not record.values:
+                return Resolution(RC.HANDLE_NOT_FOUND, entry, message="Prefix handle has no values")
+            answer = self._record_answer(CacheEntry("", record.values, 0.0), indexes, types)
+            return replace(answer, entry=entry)
+        route = self.registry.route(ident.naming_prefix)
+        if route is None:
+            return self._not_here(ident, now)
+        if route.status is PrefixStatus.DELEGATED and referrals:
+            return self._referral(route, now, handle="")  # §8.6: derived prefix handle, empty referral handle
+        return Resolution(RC.HANDLE_NOT_FOUND, entry, message="Handle not found")
+
+    def _referral(self, route: PrefixRecord, now: float, handle: str | None = None) -> Resolution:
+        referral = prefix_handle(route.prefix) if handle is None else handle
+        entry = self.cache.registry_entry(now)
+        return Resolution(RC.PREFIX_REFERRAL, entry, _referral_values(route), referral_handle=referral)
+
+    def _not_here(self, ident: Identifier, now: float) -> Resolution:
+        message = f"Prefix not homed here: {ident.naming_prefix}"
+        return Resolution(RC.SERVER_NOT_RESP, self.cache.registry_entry(now), message=message)

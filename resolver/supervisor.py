@@ -1,0 +1,250 @@
+"""The supervisor: binds sockets once, forks N workers that share them, restarts dead ones, stops in order.
+
+Order of start: embedded Redis (when no ``redis_url``) -> sockets -> workers (forked before any event loop
+exists) -> ``<data-dir>/ports.json`` once every worker is ready. Order of stop (SIGTERM/SIGINT): workers
+(each drains within the deadline), then the embedded Redis last. Workers are watched with ``waitpid`` by PID;
+one that dies is replaced after a backoff that grows while it keeps dying young.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from resolver.health import WorkersState, WorkerState, write_workers_state
+from resolver.settings import Address, Settings
+from resolver.worker import WorkerSockets, run_worker
+
+log = logging.getLogger(__name__)
+PORTS_FILE = "ports.json"
+_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
+_READY_TIMEOUT_S = 60.0
+_MAX_BACKOFF_S = 5.0
+_YOUNG_S = 2.0  # a worker that dies sooner than this after starting doubles the backoff
+
+
+def bind_sockets(settings: Settings) -> WorkerSockets:
+    """TCP and UDP on the same Handle port (port 0: UDP takes the port TCP got), HTTP, and admin if set."""
+    handle = settings.listen.handle
+    tcp = _listen(handle)
+    udp = _udp(Address(handle.host, tcp.getsockname()[1]))
+    admin = _listen(settings.listen.admin) if settings.listen.admin is not None else None  # admin work
+    return WorkerSockets(tcp, udp, _listen(settings.listen.http), admin)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _listen(addr: Address) -> socket.socket:
+    sock = socket.socket(_family(addr.host), socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((addr.host, addr.port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _udp(addr: Address) -> socket.socket:
+    sock = socket.socket(_family(addr.host), socket.SOCK_DGRAM)
+    sock.bind((addr.host, addr.port))
+    sock.setblocking(False)
+    return sock
+
+
+def write_ports(data_dir: Path, sockets: WorkerSockets, workers: list[int]) -> dict[str, object]:
+    """``ports.json``: what ``resolver status`` and tests read to find a node started on port 0."""
+    doc: dict[str, object] = {
+        "pid": os.getpid(),
+        "handle_port": sockets.tcp.getsockname()[1],
+        "http_port": sockets.http.getsockname()[1],
+        "handle_host": sockets.tcp.getsockname()[0],
+        "http_host": sockets.http.getsockname()[0],
+        "workers": workers,
+    }
+    if sockets.admin is not None:  # admin work: the separate admin API listener
+        doc["admin_port"] = sockets.admin.getsockname()[1]
+    tmp = data_dir / f".{PORTS_FILE}.{os.getpid()}"
+    tmp.write_text(json.dumps(doc), encoding="utf-8")
+    tmp.replace(data_dir / PORTS_FILE)  # readers never see half a file
+    return doc
+
+
+@dataclass(slots=True)
+class Slot:
+    """One worker position; its process changes across restarts."""
+
+    index: int
+    pid: int = 0
+    ready_fd: int = -1
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff_s: float = 0.0
+    restart_at: float | None = None
+
+
+@dataclass(slots=True)
+class Supervisor:
+    settings: Settings
+    sockets: WorkerSockets
+    redis_url: str
+    slots: list[Slot] = field(default_factory=list)
+    stopping: bool = False
+
+    def worker_settings(self) -> Settings:
+        storage = dataclasses.replace(self.settings.storage, redis_url=self.redis_url)
+        return dataclasses.replace(self.settings, storage=storage)
+
+    def spawn(self, slot: Slot) -> None:
+        """Fork one worker; it writes one byte to its pipe when it is serving."""
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            os.close(read_fd)
+            _worker_main(self.worker_settings(), self.sockets, write_fd)
+        os.close(write_fd)
+        slot.pid, slot.ready_fd, slot.started_at, slot.restart_at = pid, read_fd, time.monotonic(), None
+        log.info("worker slot %d started as pid %d", slot.index, pid)
+
+    def wait_ready(self, timeout_s: float = _READY_TIMEOUT_S) -> bool:
+        """Block until every worker reported ready (or one died, or the timeout)."""
+        deadline = time.monotonic() + timeout_s
+        pending = {s.ready_fd: s for s in self.slots if s.ready_fd >= 0}
+        while pending and time.monotonic() < deadline:
+            readable, _, _ = select.select(list(pending), [], [], deadline - time.monotonic())
+            for fd in readable:
+                slot = pending.pop(fd)
+                ok = os.read(fd, 1) == b"1"
+                os.close(fd)
+                slot.ready_fd = -1
+                if not ok:
+                    return False
+        return not pending
+
+    def state(self) -> WorkersState:
+        workers = tuple(
+            WorkerState(s.index, s.pid, "up" if s.pid and s.restart_at is None else "exited", s.restarts)
+            for s in self.slots
+        )
+        return WorkersState(os.getpid(), len(self.slots), workers)
+
+    def reap(self) -> None:
+        """Collect dead workers, by PID, and schedule their replacement (metrics: restarts = s.restarts)."""
+        for slot in self.slots:
+            if not slot.pid or slot.restart_at is not None:
+                continue
+            try:
+                pid, status = os.waitpid(slot.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = slot.pid, -1
+            if pid == 0 or self.stopping:
+                continue
+            young = time.monotonic() - slot.started_at < _YOUNG_S
+            slot.backoff_s = min(max(slot.backoff_s * 2, 0.1), _MAX_BACKOFF_S) if young else 0.0
+            slot.restart_at = time.monotonic() + slot.backoff_s
+            log.warning("worker pid %d (slot %d) exited with status %d; restarting in %.1fs",
+                        pid, slot.index, status, slot.backoff_s)
+            _close_fd(slot)
+
+    def restart_due(self) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.restart_at is not None and slot.restart_at <= now:
+                slot.restarts += 1
+                self.spawn(slot)
+                self.wait_ready_one(slot)
+
+    def wait_ready_one(self, slot: Slot) -> None:
+        readable, _, _ = select.select([slot.ready_fd], [], [], _READY_TIMEOUT_S)
+        if readable:
+            os.read(slot.ready_fd, 1)
+        _close_fd(slot)
+
+
+def _close_fd(slot: Slot) -> None:
+    if slot.ready_fd >= 0:
+        os.close(slot.ready_fd)
+        slot.ready_fd = -1
+
+
+def _worker_main(settings: Settings, sockets: WorkerSockets, ready_fd: int) -> None:
+    """Runs in the forked child; never returns."""
+    code = 0
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)  # the mask is inherited across fork
+        for sig in _SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        run_worker(settings, sockets, lambda: _notify(ready_fd))
+    except BaseException:  # the child must never run the supervisor's code after fork
+        log.exception("worker %d failed", os.getpid())
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _notify(fd: int) -> None:
+    os.write(fd, b"1")
+    os.close(fd)
+
+
+def supervise(sup: Supervisor, on_ready: Callable[[dict[str, object]], None], deadline_s: float) -> int:
+    """Start the workers, watch them, and stop them on SIGTERM/SIGINT. Returns the exit code."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    data_dir = sup.settings.data_dir
+    sup.slots = [Slot(i) for i in range(sup.settings.worker_count())]
+    for slot in sup.slots:
+        sup.spawn(slot)
+    if not sup.wait_ready():
+        log.error("workers did not become ready")
+        _stop_workers(sup, deadline_s)
+        return 1
+    write_workers_state(data_dir, sup.state())
+    on_ready(write_ports(data_dir, sup.sockets, [s.pid for s in sup.slots]))
+    while True:
+        info = signal.sigtimedwait(_SIGNALS, 0.5)
+        if info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT):
+            break
+        sup.reap()
+        before = [s.pid for s in sup.slots]
+        sup.restart_due()
+        if [s.pid for s in sup.slots] != before or info is not None:
+            write_workers_state(data_dir, sup.state())
+            write_ports(data_dir, sup.sockets, [s.pid for s in sup.slots])
+    _stop_workers(sup, deadline_s)
+    (data_dir / PORTS_FILE).unlink(missing_ok=True)
+    return 0
+
+
+def _stop_workers(sup: Supervisor, deadline_s: float) -> None:
+    """SIGTERM every worker, wait for each by PID, SIGKILL the ones past the deadline (plus a margin)."""
+    sup.stopping = True
+    live = {s.pid for s in sup.slots if s.pid}
+    for pid in live:
+        _kill(pid, signal.SIGTERM)
+    end = time.monotonic() + deadline_s + 5.0
+    while live and time.monotonic() < end:
+        for pid in list(live):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                live.discard(pid)
+        if live:
+            signal.sigtimedwait({signal.SIGCHLD}, 0.1)
+    for pid in live:
+        log.warning("worker %d missed the shutdown deadline; killing it", pid)
+        _kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def _kill(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)

@@ -1,0 +1,153 @@
+"""Handle protocol over TCP: one ``asyncio.Protocol`` per connection (handle-protocol.md §1.3).
+
+Requests are framed by MessageLength and may be pipelined; cache hits are answered inside
+``data_received`` (all of one read's answers in a single write), misses run as tasks and answer by RequestId
+when they finish. At ``max_in_flight`` unanswered requests the connection stops reading until they drain.
+A framing error is answered with RC 4 and closes the connection, as the reference server does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import cast
+
+from protocol.errors import ProtocolError
+from protocol.framing import NEED_DATA, TcpFramer
+from resolver.handler import HandleResponder, Pending, framing_error
+
+log = logging.getLogger(__name__)
+
+
+class ConnectionTracker:
+    """The worker's open TCP connections, so a graceful stop can wait for their in-flight requests."""
+
+    def __init__(self) -> None:
+        self.connections: set[HandleTcpProtocol] = set()
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def busy(self) -> bool:
+        return any(c.in_flight for c in self.connections)
+
+    def changed(self) -> None:
+        if self.busy():
+            self.idle.clear()
+        else:
+            self.idle.set()
+
+
+class HandleTcpProtocol(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(
+        self, responder: HandleResponder, tracker: ConnectionTracker, *, max_in_flight: int,
+        idle_timeout_s: float, max_message_bytes: int,
+    ) -> None:
+        self.responder = responder
+        self.tracker = tracker
+        self.max_in_flight = max_in_flight
+        self.idle_timeout_s = idle_timeout_s
+        self.framer = TcpFramer(max_message_bytes)
+        self.in_flight = 0
+        self.transport: asyncio.Transport | None = None
+        self._client = ""
+        self._loop = asyncio.get_running_loop()
+        self._last_active = self._loop.time()
+        self._paused = False
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self._client = str(peer[0]) if peer else ""  # admin work: the rate-limit key
+        self.tracker.connections.add(self)
+        self._idle_timer = self._loop.call_later(self.idle_timeout_s, self._check_idle)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.tracker.connections.discard(self)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        self.transport = None
+        self.tracker.changed()
+
+    def data_received(self, data: bytes) -> None:
+        now = self._last_active = self._loop.time()
+        self.framer.receive_data(data)
+        out: list[bytes] = []
+        try:
+            self._drain_framer(now, out)
+        except ProtocolError as exc:
+            out.append(framing_error(str(exc)))
+            self._write(out)
+            self.close()
+            return
+        self._write(out)
+
+    def _drain_framer(self, now: float, out: list[bytes]) -> None:
+        framer, respond_now = self.framer, self.responder.respond_now
+        while self.in_flight < self.max_in_flight:
+            message = framer.next_message()
+            if message is NEED_DATA:
+                return
+            try:
+                result = respond_now(message, now, client=self._client)
+            except Exception:  # a bug must not kill the connection, let alone the worker (STYLE #10)
+                log.exception("unexpected error answering a TCP request")
+                result = framing_error("internal error")  # RC 4: the message could not be processed
+            if isinstance(result, bytes):
+                out.append(result)  # metrics: finished Handle/TCP resolution (hot or decided without I/O)
+            elif result is not None:
+                self._start(result)
+        self._pause()
+
+    def _start(self, pending: Pending) -> None:
+        self.in_flight += 1
+        if self.in_flight == 1:
+            self.tracker.idle.clear()
+        task = self._loop.create_task(self._answer_later(pending))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_later(self, pending: Pending) -> None:
+        try:
+            response = await self.responder.respond_later(pending, self._loop.time())
+            self._write([response])  # metrics: finished Handle/TCP resolution after a storage read
+        except Exception:
+            log.exception("unexpected error answering a TCP request")
+        finally:
+            self.in_flight -= 1
+            self._resume()
+            if self.in_flight == 0:
+                self.tracker.changed()
+
+    def _write(self, out: list[bytes]) -> None:
+        if out and self.transport is not None:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def _pause(self) -> None:
+        if not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        if self._paused and self.transport is not None and self.in_flight < self.max_in_flight:
+            self._paused = False
+            self.transport.resume_reading()
+            self.data_received(b"")  # frames already buffered while paused
+
+    def _check_idle(self) -> None:
+        if self.transport is None:
+            return
+        quiet_s = self._loop.time() - self._last_active
+        if self.in_flight == 0 and quiet_s >= self.idle_timeout_s:
+            self.close()
+            return
+        self._idle_timer = self._loop.call_later(max(self.idle_timeout_s - quiet_s, 1.0), self._check_idle)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()

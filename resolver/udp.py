@@ -1,0 +1,91 @@
+"""Handle protocol over UDP (handle-protocol.md §1.4): one ``DatagramProtocol`` per worker.
+
+Multi-packet requests (TC set) are reassembled with bounds and an expiry; responses over 492 data bytes go
+out as numbered fragments. A datagram that does not decode gets no reply (STYLE #10, as aioquic does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import cast
+
+from protocol.constants import MAX_UDP_PACKET_SIZE
+from protocol.errors import ProtocolError
+from protocol.framing import ReassemblyLimits, UdpReassembler, split_for_udp
+from resolver.handler import HandleResponder, Pending
+
+log = logging.getLogger(__name__)
+_TC_BYTE = 0x20  # TC in envelope byte 2 (§3)
+Address = tuple[str, int] | tuple[str, int, int, int]
+
+
+class HandleUdpProtocol(asyncio.DatagramProtocol):
+    """Answers datagrams; cache hits inside ``datagram_received``, misses from tasks."""
+
+    def __init__(self, responder: HandleResponder, *, max_message_bytes: int, max_partial: int) -> None:
+        self.responder = responder
+        self.reassembler = UdpReassembler(ReassemblyLimits(max_message_bytes, max_partial))
+        self.transport: asyncio.DatagramTransport | None = None
+        self.in_flight = 0
+        self.drained = asyncio.Event()
+        self.drained.set()
+        self._loop = asyncio.get_running_loop()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        now = self._loop.time()
+        if len(data) > 2 and data[2] & _TC_BYTE:
+            try:
+                whole = self.reassembler.feed(data, now, addr)
+            except ProtocolError:
+                return  # a fragment that cannot be one: no reply
+            if whole is None:
+                return
+            data = whole
+        try:
+            result = self.responder.respond_now(data, now, answer_garbage=False, client=addr[0])
+        except Exception:  # never let a bug take the worker down (STYLE #10)
+            log.exception("unexpected error answering a UDP request")
+            return
+        if isinstance(result, bytes):
+            self._send(result, addr)  # metrics: finished Handle/UDP resolution (hot or without I/O)
+        elif result is not None:
+            self._start(result, addr)
+
+    def _start(self, pending: Pending, addr: Address) -> None:
+        self.in_flight += 1
+        self.drained.clear()
+        task = self._loop.create_task(self._answer_later(pending, addr))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_later(self, pending: Pending, addr: Address) -> None:
+        try:
+            response = await self.responder.respond_later(pending, self._loop.time())
+            self._send(response, addr)  # metrics: finished Handle/UDP resolution after a storage read
+        except Exception:
+            log.exception("unexpected error answering a UDP request")
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self.drained.set()
+
+    def _send(self, response: bytes, addr: Address) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        if len(response) <= MAX_UDP_PACKET_SIZE:
+            transport.sendto(response, addr)
+            return
+        for packet in split_for_udp(response):
+            transport.sendto(packet, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP errors for earlier replies: nothing to do for a connectionless server

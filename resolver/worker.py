@@ -1,0 +1,177 @@
+"""One worker process: ``uvloop.run(serve(...))`` on sockets the supervisor bound.
+
+It opens one store, loads the prefix registry, follows the change feed (invalidating its cache), and serves
+Handle TCP, Handle UDP and HTTP on the inherited sockets. SIGTERM/SIGINT: stop accepting, let in-flight
+requests finish within the deadline, then cancel what is left and close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvloop
+from aiohttp import web
+
+from resolver.cache import ResolutionCache
+from resolver.handler import HandleResponder
+from resolver.http.app import build_app
+from resolver.http.tls import server_ssl_context
+from resolver.http.writes import build_admin_app
+from resolver.ratelimit import RateLimit, RateLimiter
+from resolver.registry import PrefixRegistry
+from resolver.service import Resolver
+from resolver.settings import Settings
+from resolver.tcp import ConnectionTracker, HandleTcpProtocol
+from resolver.udp import HandleUdpProtocol
+from storage.api import HandleStore, InvalidationKind, StorageError
+
+log = logging.getLogger(__name__)
+_FEED_RETRY_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSockets:
+    """The listening sockets every worker shares (bound once by the supervisor)."""
+
+    tcp: socket.socket
+    udp: socket.socket
+    http: socket.socket
+    admin: socket.socket | None = None  # admin work: the separate admin API listener (--admin-listen)
+
+
+def run_worker(settings: Settings, sockets: WorkerSockets, on_ready: Callable[[], None]) -> None:
+    """The body of a worker process."""
+    uvloop.run(serve(settings, sockets, on_ready))
+
+
+def make_resolver(settings: Settings, store: HandleStore, registry: PrefixRegistry) -> Resolver:
+    c = settings.cache
+    cache = ResolutionCache(c.max_entries, c.max_ttl_s, c.negative_ttl_s, c.max_hot_responses)
+    return Resolver(store, cache, registry)
+
+
+async def follow_changes(store: HandleStore, resolver: Resolver) -> None:
+    """Apply the change feed to this worker's cache and registry until cancelled (STYLE #13: owned task)."""
+    while True:
+        try:
+            async for change in store.invalidations():
+                if change.kind is InvalidationKind.HANDLE:
+                    resolver.cache.invalidate(change.key)
+                else:  # PREFIX or ALL (after a reconnect): reload prefixes and forget everything
+                    resolver.registry.replace_all(await store.list_prefixes())
+                    resolver.cache.clear()
+        except StorageError as exc:
+            log.warning("change feed interrupted, resubscribing: %s", exc)
+        except Exception:  # a bug here must not leave the cache stale for ever: log, resubscribe
+            log.exception("change feed failed; resubscribing")
+        resolver.cache.clear()  # whatever we missed meanwhile is gone with it
+        await asyncio.sleep(_FEED_RETRY_S)
+
+
+class _Servers:
+    """What ``serve`` started, so the stop sequence can close it in order."""
+
+    def __init__(self) -> None:
+        self.tcp: asyncio.Server | None = None
+        self.udp: HandleUdpProtocol | None = None
+        self.udp_transport: asyncio.BaseTransport | None = None
+        self.runner: web.AppRunner | None = None
+        self.admin_runner: web.AppRunner | None = None
+        self.tracker = ConnectionTracker()
+
+
+async def _start_servers(
+    settings: Settings, sockets: WorkerSockets, resolver: Resolver, out: _Servers
+) -> None:
+    loop = asyncio.get_running_loop()
+    limits = settings.limits
+    rate = settings.rate  # admin work: per-client resolution rate limit on TCP and UDP
+    limiter = None
+    if rate.resolutions_per_s > 0:
+        limiter = RateLimiter(RateLimit(rate.resolutions_per_s, rate.burst))
+    responder = HandleResponder(resolver, limits.identifier, limits.max_message_bytes, limiter)
+    out.tcp = await loop.create_server(
+        lambda: HandleTcpProtocol(
+            responder, out.tracker, max_in_flight=limits.tcp_max_in_flight,
+            idle_timeout_s=limits.tcp_idle_timeout_s, max_message_bytes=limits.max_message_bytes,
+        ),
+        sock=sockets.tcp,
+    )
+    out.udp_transport, out.udp = await loop.create_datagram_endpoint(
+        lambda: HandleUdpProtocol(
+            responder, max_message_bytes=limits.max_message_bytes, max_partial=limits.udp_max_partial
+        ),
+        sock=sockets.udp,
+    )
+    out.runner = web.AppRunner(
+        build_app(settings, resolver.store, resolver), access_log=None, handle_signals=False,
+        shutdown_timeout=settings.shutdown_deadline_s,
+    )
+    await out.runner.setup()
+    # Admin work: HTTPS when tls_cert/tls_key are set, and the admin API on its own listener if configured.
+    tls = server_ssl_context(settings)
+    await web.SockSite(out.runner, sockets.http, ssl_context=tls).start()
+    if sockets.admin is not None:
+        out.admin_runner = web.AppRunner(build_admin_app(settings, resolver.store), access_log=None,
+                                         handle_signals=False, shutdown_timeout=settings.shutdown_deadline_s)
+        await out.admin_runner.setup()
+        await web.SockSite(out.admin_runner, sockets.admin, ssl_context=tls).start()
+
+
+async def _stop_servers(servers: _Servers, deadline_s: float) -> None:
+    """Stop accepting, drain in-flight Handle requests within the deadline, then close everything."""
+    if servers.tcp is not None:
+        servers.tcp.close()  # no new connections; open ones keep being served while they drain
+    waits = [servers.tracker.idle.wait()]
+    if servers.udp is not None:
+        waits.append(servers.udp.drained.wait())
+    try:
+        await asyncio.wait_for(asyncio.gather(*waits), deadline_s)
+    except TimeoutError:
+        log.warning("shutdown deadline passed with requests in flight; closing them")
+    for conn in list(servers.tracker.connections):
+        conn.close()
+    if servers.udp_transport is not None:
+        servers.udp_transport.close()
+    if servers.runner is not None:
+        await servers.runner.cleanup()  # aiohttp's own graceful stop, bounded by shutdown_timeout
+    if servers.admin_runner is not None:
+        await servers.admin_runner.cleanup()
+
+
+async def serve(
+    settings: Settings, sockets: WorkerSockets, on_ready: Callable[[], None] = lambda: None
+) -> None:
+    """Run one worker until SIGTERM/SIGINT."""
+    from storage import open_store  # storage's factory; imported here so tests can build pieces alone
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    store = await open_store(settings.storage)
+    servers = _Servers()
+    feed: asyncio.Task[None] | None = None
+    resolver: Resolver | None = None
+    try:
+        resolver = make_resolver(settings, store, PrefixRegistry(await store.list_prefixes()))
+        feed = loop.create_task(follow_changes(store, resolver))
+        await _start_servers(settings, sockets, resolver, servers)
+        log.info("worker %d ready", os.getpid())
+        on_ready()
+        await stop.wait()
+        log.info("worker %d stopping", os.getpid())
+        await _stop_servers(servers, settings.shutdown_deadline_s)
+    finally:
+        if feed is not None:
+            feed.cancel()
+            await asyncio.gather(feed, return_exceptions=True)
+        if resolver is not None:
+            await resolver.loader.aclose()
+        await store.aclose()

@@ -1,0 +1,74 @@
+"""The Redis key layout: the only module that knows key names.
+
+* ``meta`` (hash): ``format`` and ``buckets``, written once by the first node so every node agrees.
+* ``r:<bucket>`` (hash): identifier records. Bucket = CRC-32 of the canonical handle modulo ``buckets``; field
+  = the handle, value = ``storage.records`` bytes. Many small hashes stay in Redis's compact ziplist/listpack
+  encoding, which costs a few bytes per entry instead of ~70+ for a key per identifier (issue 3 "Memory").
+  Bucket keys carry no hash tag, so on a cluster they spread over all slots; each write touches one key.
+* ``px`` (hash): the prefix registry, field = canonical prefix, value = packed [status, tenant, record].
+* ``d:{<kind>}:<key>`` (string, optional TTL) and ``d:{<kind>}`` (set of keys): documents. The hash tag
+  keeps a document and its kind's index in one slot so one script updates both on a cluster.
+* ``chg`` (stream): the capped change feed; ``inv`` (pub/sub channel): invalidations.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+META = "meta"
+RECORD_PREFIX = "r:"
+PREFIXES = "px"
+CHANGES = "chg"
+INVALIDATIONS = "inv"
+CHANGES_MAXLEN = 100_000  # entries kept in the change stream (approximate trimming)
+
+
+def bucket_of(handle: str, buckets: int) -> int:
+    # CRC-32 is stable across processes and languages (unlike hash()), so every node picks the same bucket.
+    return zlib.crc32(handle.encode()) % buckets
+
+
+def bucket_key(bucket: int) -> str:
+    return f"{RECORD_PREFIX}{bucket:x}"
+
+
+def record_key(handle: str, buckets: int) -> str:
+    return bucket_key(bucket_of(handle, buckets))
+
+
+def record_field(handle: str) -> bytes:
+    return handle.encode()
+
+
+def doc_key(kind: str, key: str) -> str:
+    _check_kind(kind)
+    return f"d:{{{kind}}}:{key}"
+
+
+def doc_index(kind: str) -> str:
+    _check_kind(kind)
+    return f"d:{{{kind}}}"
+
+
+def _check_kind(kind: str) -> None:
+    # A brace or colon in a kind would move the hash tag or collide with another kind's keys.
+    if not kind or any(c in kind for c in "{}:"):
+        raise ValueError(f"bad document kind {kind!r}")
+
+
+def invalidation_message(kind: str, key: str) -> bytes:
+    """Channel payload ``<kind>\\x00<key>`` (kind: handle, prefix, all)."""
+    return f"{kind}\x00{key}".encode()
+
+
+BATCH_KIND = "handles"  # internal: many handles in one message, split by the subscriber
+
+
+def batch_invalidation_message(handles: list[str]) -> bytes:
+    # Handles never contain C0 controls (protocol.handle rejects them), so "\n" separates them safely.
+    return invalidation_message(BATCH_KIND, "\n".join(handles))
+
+
+def parse_invalidation(payload: bytes) -> tuple[str, str]:
+    kind, _, key = payload.decode(errors="replace").partition("\x00")
+    return kind, key

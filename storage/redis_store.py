@@ -1,0 +1,312 @@
+"""RedisStore: the ``HandleStore`` on Redis (standalone or cluster): batched reads, atomic writes by Lua
+script, the change feed. Every Redis failure is translated here into ``StorageUnavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from protocol.values import HandleValue
+from storage import keys, records, scripts
+from storage.api import (
+    ChangeEntry,
+    HandleAlreadyExists,
+    HandleNotFound,
+    Invalidation,
+    InvalidationKind,
+    PrefixRecord,
+    PrefixStatus,
+    Record,
+    StorageConfig,
+    StorageError,
+    StorageObserver,
+    StorageUnavailable,
+    ValueAlreadyExists,
+    ValueNotFound,
+)
+from storage.batcher import ReadBatcher
+from storage.client import Client, pubsub_client, unavailable_on_error
+from storage.embedded import EmbeddedRedis
+from storage.feed import entry_from_stream, publish_change
+from storage.scan import PrefixScanner
+
+log = logging.getLogger(__name__)
+_Outcome = scripts.Outcome
+_KINDS = frozenset(k.value for k in InvalidationKind)
+
+
+class RedisStore:
+    """One per worker. ``owner`` is the embedded server this store started, stopped by ``aclose()``."""
+
+    def __init__(
+        self,
+        client: Client,
+        url: str,
+        config: StorageConfig,
+        buckets: int,
+        owner: EmbeddedRedis | None = None,
+        observer: StorageObserver | None = None,
+    ) -> None:
+        self._client: Any = client  # redis-py's reply types are unions of bytes/str/None; we know ours
+        self._url = url
+        self._config = config
+        self.buckets = buckets
+        self._owner = owner
+        self._observer = observer
+        self._batcher: ReadBatcher[Record | None] = ReadBatcher(self._fetch)
+        self._change = client.register_script(scripts.CHANGE)
+        self._put_doc = client.register_script(scripts.PUT_DOC)
+        self._delete_doc = client.register_script(scripts.DELETE_DOC)
+        self.bulk_script = client.register_script(scripts.BULK_PUT)  # used by storage.bulk
+        self._scanner = PrefixScanner(client, buckets)
+        self._closed = asyncio.Event()
+        # The cluster client fails instead of waiting when its per-node pool is full: bound writers here.
+        self._writers = asyncio.Semaphore(config.max_connections)
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def client(self) -> Any:
+        """The raw client, for storage's own tools (bulk, bench); never used outside ``storage``."""
+        return self._client
+
+    # --- reads ---------------------------------------------------------------------------------
+    async def get(self, handle: str) -> Record | None:
+        return await asyncio.shield(self._batcher.get(handle))
+
+    async def get_many(self, handles: Sequence[str]) -> list[Record | None]:
+        return await self._batcher.get_many(handles)
+
+    async def _fetch(self, handles: Sequence[str]) -> list[Record | None]:
+        with self._observed("read", len(handles)), unavailable_on_error():
+            pipe = self._client.pipeline(transaction=False)
+            for handle in handles:
+                pipe.hget(keys.record_key(handle, self.buckets), keys.record_field(handle))
+            raws: list[bytes | None] = await pipe.execute()
+        return [None if raw is None else _decode(raw) for raw in raws]
+
+    @contextlib.contextmanager
+    def _observed(self, op: str, count: int) -> Iterator[None]:
+        """Report one round trip to the observer (metrics live in the resolver, not here)."""
+        if self._observer is None:
+            yield
+            return
+        started, ok = time.perf_counter(), False
+        try:
+            yield
+            ok = True
+        finally:
+            self._observer.on_roundtrip(op, count, time.perf_counter() - started, ok)
+
+    async def list_handles(self, prefix: str, page: int, page_size: int) -> list[str]:
+        with unavailable_on_error():
+            return await self._scanner.page(prefix, page, page_size)
+
+    async def count_handles(self, prefix: str) -> int:
+        with unavailable_on_error():
+            return await self._scanner.count(prefix)
+
+    # --- writes --------------------------------------------------------------------------------
+    async def create(self, handle: str, values: Sequence[HandleValue], *, actor: str) -> None:
+        await self._write(handle, "create", records.encode_pairs(values), actor=actor)
+
+    async def overwrite(self, handle: str, values: Sequence[HandleValue], *, actor: str) -> bool:
+        existed = await self._write(handle, "overwrite", records.encode_pairs(values), actor=actor)
+        return not existed
+
+    async def add_values(
+        self, handle: str, values: Sequence[HandleValue], *, actor: str, replace: bool = False
+    ) -> None:
+        await self._write(handle, "add", records.encode_pairs(values), actor=actor, replace=replace)
+
+    async def modify_values(self, handle: str, values: Sequence[HandleValue], *, actor: str) -> None:
+        await self._write(handle, "modify", records.encode_pairs(values), actor=actor)
+
+    async def remove_values(self, handle: str, indexes: Sequence[int], *, actor: str) -> None:
+        await self._write(handle, "remove", records.encode_indexes(indexes), actor=actor)
+
+    async def delete(self, handle: str, *, actor: str) -> None:
+        await self._write(handle, "delete", b"", actor=actor)
+
+    async def _write(
+        self, handle: str, op: str, payload: bytes, *, actor: str, replace: bool = False
+    ) -> bool:
+        """Run the change script, raise the Handle error it reports, else publish. True if it existed."""
+        key = keys.record_key(handle, self.buckets)
+        args: list[bytes | str] = [keys.record_field(handle), op, payload, b"1" if replace else b"0"]
+        async with self._writers:
+            with self._observed("write", 1), unavailable_on_error():
+                result: list[int] = await self._change(keys=[key], args=args)
+            _raise_outcome(result)
+            with unavailable_on_error():
+                await publish_change(self._client, InvalidationKind.HANDLE, handle, actor=actor, operation=op)
+        return bool(result[1])
+
+    # --- prefixes ------------------------------------------------------------------------------
+    async def get_prefix(self, prefix: str) -> PrefixRecord | None:
+        with unavailable_on_error():
+            raw = await self._client.hget(keys.PREFIXES, prefix)
+        return None if raw is None else _prefix_from(prefix, raw)
+
+    async def list_prefixes(self) -> list[PrefixRecord]:
+        with unavailable_on_error():
+            raw: dict[bytes, bytes] = await self._client.hgetall(keys.PREFIXES)
+        return sorted((_prefix_from(k.decode(), v) for k, v in raw.items()), key=lambda r: r.prefix)
+
+    async def put_prefix(self, record: PrefixRecord, *, actor: str) -> None:
+        packed = records.pack_doc([record.status.value, record.tenant, records.encode_record(record.values)])
+        with unavailable_on_error():
+            await self._client.hset(keys.PREFIXES, record.prefix, packed)
+            operation = record.status.value
+            await publish_change(
+                self._client, InvalidationKind.PREFIX, record.prefix, actor=actor, operation=operation
+            )
+
+    async def remove_prefix(self, prefix: str, *, actor: str) -> bool:
+        with unavailable_on_error():
+            removed = int(await self._client.hdel(keys.PREFIXES, prefix))
+            if removed:
+                kind = InvalidationKind.PREFIX
+                await publish_change(self._client, kind, prefix, actor=actor, operation="unhome")
+        return removed > 0
+
+    # --- documents -----------------------------------------------------------------------------
+    async def get_doc(self, kind: str, key: str) -> dict[str, Any] | None:
+        with unavailable_on_error():
+            raw = await self._client.get(keys.doc_key(kind, key))
+        return None if raw is None else _doc(raw)
+
+    async def put_doc(
+        self, kind: str, key: str, doc: dict[str, Any], *, actor: str, ttl_s: int | None = None
+    ) -> None:
+        args: list[bytes | str | int] = [key, records.pack_doc(doc), ttl_s or 0]
+        with unavailable_on_error():
+            await self._put_doc(keys=[keys.doc_key(kind, key), keys.doc_index(kind)], args=args)
+            await publish_change(
+                self._client, InvalidationKind.HANDLE, f"{kind}/{key}", actor=actor, operation="doc-put"
+            )
+
+    async def delete_doc(self, kind: str, key: str, *, actor: str) -> bool:
+        with unavailable_on_error():
+            existed = await self._delete_doc(keys=[keys.doc_key(kind, key), keys.doc_index(kind)], args=[key])
+            if existed:
+                target = f"{kind}/{key}"
+                await publish_change(
+                    self._client, InvalidationKind.HANDLE, target, actor=actor, operation="doc-delete"
+                )
+        return bool(existed)
+
+    async def list_docs(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        with unavailable_on_error():
+            members = sorted(m.decode() for m in await self._client.smembers(keys.doc_index(kind)))
+            pipe = self._client.pipeline(transaction=False)
+            for member in members:
+                pipe.get(keys.doc_key(kind, member))
+            raws: list[bytes | None] = await pipe.execute()
+            expired = [m for m, raw in zip(members, raws, strict=True) if raw is None]
+            if expired:  # tokens that ran out their TTL: drop them from the index too
+                await self._client.srem(keys.doc_index(kind), *expired)
+        return [(m, _doc(raw)) for m, raw in zip(members, raws, strict=True) if raw is not None]
+
+    # --- change feed ---------------------------------------------------------------------------
+    async def invalidations(self) -> AsyncIterator[Invalidation]:
+        """Subscribe; yield ALL after every (re)subscribe, then each published invalidation."""
+        backoff_s = self._config.retry_backoff_s
+        while not self._closed.is_set():
+            sub = pubsub_client(self._url, self._config)
+            pubsub = sub.pubsub()
+            try:
+                with unavailable_on_error():
+                    await pubsub.subscribe(keys.INVALIDATIONS)
+                backoff_s = self._config.retry_backoff_s
+                yield Invalidation(InvalidationKind.ALL, "")
+                async for item in _messages(pubsub, self._closed):
+                    yield item
+            except StorageUnavailable as exc:
+                log.warning("invalidation feed lost, resubscribing: %s", exc)
+                backoff_s = min(backoff_s * 2, 2.0)
+                await _wait(self._closed, backoff_s)
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await sub.aclose()
+
+    async def read_changes(self, after_id: str = "0", count: int = 100) -> list[ChangeEntry]:
+        with unavailable_on_error():
+            rows = await self._client.xrange(keys.CHANGES, min=f"({after_id}", count=count)
+        return [entry_from_stream(ident, fields) for ident, fields in rows]
+
+    async def ping(self) -> None:
+        with self._observed("ping", 0), unavailable_on_error():
+            await self._client.ping()
+
+    async def aclose(self) -> None:
+        self._closed.set()
+        await self._batcher.aclose()
+        await self._client.aclose()
+        if self._owner is not None:
+            await self._owner.astop()
+
+
+async def _messages(pubsub: Any, closed: asyncio.Event) -> AsyncIterator[Invalidation]:
+    while not closed.is_set():
+        with unavailable_on_error():
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+        if message is None or message.get("type") != "message":
+            continue
+        kind, key = keys.parse_invalidation(message["data"])
+        if kind == keys.BATCH_KIND:
+            for handle in key.split("\n"):
+                yield Invalidation(InvalidationKind.HANDLE, handle)
+        elif kind in _KINDS:
+            yield Invalidation(InvalidationKind(kind), key)
+
+
+async def _wait(event: asyncio.Event, timeout_s: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), timeout_s)
+    except TimeoutError:
+        return
+
+
+def _raise_outcome(result: list[int]) -> None:
+    code = _Outcome(int(result[0]))
+    if code is _Outcome.OK:
+        return
+    rest = [int(i) for i in result[1:]]
+    errors: dict[_Outcome, StorageError] = {
+        _Outcome.HANDLE_EXISTS: HandleAlreadyExists(),
+        _Outcome.HANDLE_MISSING: HandleNotFound(),
+        _Outcome.VALUE_EXISTS: ValueAlreadyExists(rest),
+        _Outcome.VALUE_MISSING: ValueNotFound(rest),
+        _Outcome.BAD_VERSION: StorageError("stored record has an unknown format version"),
+    }
+    raise errors[code]
+
+
+def _decode(raw: bytes) -> Record:
+    try:
+        return records.decode_record(raw)
+    except records.RecordFormatError as exc:
+        raise StorageError(str(exc)) from exc
+
+
+def _doc(raw: bytes) -> dict[str, Any]:
+    doc = records.unpack_doc(raw)
+    if not isinstance(doc, dict):
+        raise StorageError("stored document is not a map")
+    return doc
+
+
+def _prefix_from(prefix: str, raw: bytes) -> PrefixRecord:
+    status, tenant, record = records.unpack_doc(raw)
+    return PrefixRecord(prefix=prefix, status=PrefixStatus(status), tenant=tenant, values=_decode(record))
+
+
+__all__ = ["RedisStore"]

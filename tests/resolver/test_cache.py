@@ -1,0 +1,85 @@
+"""The resolution cache: TTLs from the record, negative entries, LRU bound, invalidation of hot responses."""
+
+from __future__ import annotations
+
+from protocol.constants import TTLType
+from protocol.values import HandleValue
+from resolver.cache import ResolutionCache, record_ttl_s
+
+URL = HandleValue(1, "URL", b"https://example.com", ttl=60)
+
+
+def test_ttl_is_smallest_relative_capped() -> None:
+    values = (URL, HandleValue(2, "EMAIL", b"a@b", ttl=30))
+    assert record_ttl_s(values, 300.0) == 30.0
+    assert record_ttl_s((HandleValue(1, "URL", b"x", ttl=86_400),), 300.0) == 300.0
+    absolute = HandleValue(1, "URL", b"x", ttl=5, ttl_type=TTLType.ABSOLUTE)
+    assert record_ttl_s((absolute,), 300.0) == 300.0
+
+
+def test_entry_expires_with_record_ttl() -> None:
+    cache = ResolutionCache(10, 300.0, 5.0)
+    cache.put("88.1/A", (URL,), now=100.0)
+    entry = cache.get("88.1/A", now=159.0)
+    assert entry is not None and entry.values == (URL,)
+    assert cache.get("88.1/A", now=160.0) is None
+    assert cache.stats.hits == 1 and cache.stats.misses == 1
+
+
+def test_negative_entry_is_short() -> None:
+    cache = ResolutionCache(10, 300.0, 5.0)
+    cache.put("88.1/NONE", None, now=0.0)
+    entry = cache.get("88.1/NONE", now=4.9)
+    assert entry is not None and entry.values is None
+    assert cache.get("88.1/NONE", now=5.0) is None
+
+
+def test_zero_ttl_is_not_kept() -> None:
+    cache = ResolutionCache(10, 300.0, 5.0)
+    entry = cache.put("88.1/Z", (HandleValue(1, "URL", b"x", ttl=0),), now=0.0)
+    assert cache.get("88.1/Z", now=0.0) is None
+    cache.store_hot(b"k", entry, b"payload")
+    assert cache.lookup_hot(b"k", now=0.0) is None
+
+
+def test_lru_bound_evicts_least_recent() -> None:
+    cache = ResolutionCache(2, 300.0, 5.0)
+    cache.put("a", (URL,), 0.0)
+    cache.put("b", (URL,), 0.0)
+    assert cache.get("a", 1.0) is not None  # a is now the most recent
+    cache.put("c", (URL,), 1.0)
+    assert len(cache) == 2
+    assert cache.get("b", 1.0) is None
+    assert cache.get("a", 1.0) is not None
+    assert cache.stats.evictions == 1
+
+
+def test_invalidation_kills_hot_responses() -> None:
+    cache = ResolutionCache(10, 300.0, 5.0)
+    entry = cache.put("88.1/A", (URL,), 0.0)
+    cache.store_hot(b"request-bytes", entry, b"response")
+    hot = cache.lookup_hot(b"request-bytes", 1.0)
+    assert hot is not None and hot.payload == b"response"
+    generation = cache.generation
+    cache.invalidate("88.1/A")
+    assert cache.generation > generation
+    assert cache.lookup_hot(b"request-bytes", 1.0) is None
+    assert cache.get("88.1/A", 1.0) is None
+
+
+def test_clear_ends_registry_answers() -> None:
+    cache = ResolutionCache(10, 300.0, 5.0)
+    entry = cache.registry_entry(0.0)
+    assert cache.registry_entry(1.0) is entry
+    cache.store_hot("http-key", entry, b"{}", 400)
+    cache.clear()
+    assert cache.lookup_hot("http-key", 1.0) is None
+    assert cache.registry_entry(1.0) is not entry
+
+
+def test_hot_map_is_bounded() -> None:
+    cache = ResolutionCache(10, 300.0, 5.0, max_hot=8)
+    entry = cache.put("k", (URL,), 0.0)
+    for i in range(100):
+        cache.store_hot(i.to_bytes(2, "big"), entry, b"r")
+    assert len(cache.hot) <= 8
