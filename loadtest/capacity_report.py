@@ -1,4 +1,4 @@
-"""Printing and writing the result of `loadtest capacity`: steps, the sustainable rate, what it means per day."""
+"""Printing and writing `loadtest capacity` results: steps, the sustainable rate, what it means per day."""
 
 from __future__ import annotations
 

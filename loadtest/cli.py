@@ -63,8 +63,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
     slo = Slo.parse(args.slo)
     base = run_spec(args, args.start_rate, args.step_duration)
-    result = find_capacity(base, slo, start_rate=args.start_rate, factor=args.factor, max_steps=args.max_steps,
-                           on_step=print_step)
+    result = find_capacity(base, slo, start_rate=args.start_rate, factor=args.factor,
+                           max_steps=args.max_steps, on_step=print_step)
     print(summarise(result))
     if args.report:
         print(f"report: {write_capacity_report(result, args.report)}")

@@ -29,7 +29,7 @@ class ProgressLine:
         if self.tty:
             self.stream.write("\r" + line.ljust(78))
             self._printed = True
-        elif int(elapsed) % 5 == 0:
+        elif int(elapsed) % 5 == 0 or elapsed < 1.5:
             self.stream.write(line + "\n")
         self.stream.flush()
 

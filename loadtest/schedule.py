@@ -34,7 +34,8 @@ class Schedule:
         if elapsed_s >= self.duration_s:
             return self.total
         k = max(0, int(elapsed_s / self.segment_s))
-        in_segment = (elapsed_s - k * self.segment_s) * self.rates[k]
+        # The epsilon keeps due_by(intended(i)) >= i + 1 despite float rounding.
+        in_segment = (elapsed_s - k * self.segment_s) * self.rates[k] + 1e-9
         return min(self._starts[k + 1], self._starts[k] + int(in_segment) + 1)
 
     def intended(self, i: int) -> float:

@@ -38,6 +38,17 @@ class RunResult:
         return self.tally.answered / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
+    def steady_throughput(self) -> float:
+        """Mean answered per second over the whole seconds of the sending phase, the first one skipped.
+
+        Unlike ``throughput`` it leaves out the ramp-up and the answers that trickle in while draining.
+        """
+        seconds = self.tally.timeline[1 : int(self.elapsed_s)]
+        if not seconds:
+            return self.throughput
+        return sum(s.answered for s in seconds) / len(seconds)
+
+    @property
     def summary(self) -> Summary:
         return self.tally.histogram.summary()
 

@@ -94,7 +94,7 @@ class Histogram:
         """(percentile, value) pairs along the HDR "percentile spectrum": 50, 75, 87.5, ... up to the max."""
         if not self.count:
             return
-        step = 0
+        step = 1
         while step < 40:
             p = 100.0 * (1.0 - 0.5**step)
             yield p, self.percentile(p)

@@ -38,6 +38,7 @@ class HotResponse:
     entry: CacheEntry
     payload: bytes
     status: int = 0  # HTTP status for HTTP payloads; unused by the Handle transports
+    code: int = 0  # the Handle response code of an HTTP payload, for metrics (Handle payloads carry theirs)
 
 
 @dataclass(slots=True)
@@ -46,6 +47,7 @@ class CacheStats:
 
     hits: int = 0  # metrics: record found (cache hit)
     misses: int = 0  # metrics: record not cached (a storage read follows)
+    negative_hits: int = 0  # metrics: "does not exist" found (a negative entry), not counted in ``hits``
     hot_hits: int = 0  # metrics: answered from a pre-encoded response
     evictions: int = 0
     invalidations: int = 0
@@ -95,7 +97,10 @@ class ResolutionCache:
             self.stats.misses += 1
             return None
         self._entries.move_to_end(key)
-        self.stats.hits += 1
+        if entry.values is None:
+            self.stats.negative_hits += 1
+        else:
+            self.stats.hits += 1
         return entry
 
     def put(self, key: str, values: Record | None, now: float) -> CacheEntry:
@@ -130,12 +135,14 @@ class ResolutionCache:
         del self.hot[key]
         return None
 
-    def store_hot(self, key: bytes | str, entry: CacheEntry, payload: bytes, status: int = 0) -> None:
+    def store_hot(
+        self, key: bytes | str, entry: CacheEntry, payload: bytes, status: int = 0, code: int = 0
+    ) -> None:
         if not entry.alive:
             return
         if len(self.hot) >= self._max_hot:
             self._sweep_hot()
-        self.hot[key] = HotResponse(entry, payload, status)
+        self.hot[key] = HotResponse(entry, payload, status, code)
 
     def invalidate(self, key: str) -> None:
         """A write to ``key`` happened somewhere: forget it (and every hot response built from it)."""

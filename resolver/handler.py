@@ -17,6 +17,7 @@ from protocol.errors import ProtocolError
 from protocol.fastpath import ResolutionQuery, decode_resolution_request
 from protocol.handle import Identifier, IdentifierLimits, parse_identifier_bytes
 from protocol.messages import decode_message, encode_error, encode_reply_bytes
+from resolver.metrics import TransportStats
 from resolver.ratelimit import RateLimiter, retry_after_header
 from resolver.service import Resolution, Resolver
 
@@ -54,17 +55,18 @@ def framing_error(message: str) -> bytes:
 class HandleResponder:
     """Turns one whole request message into the bytes of its response."""
 
-    __slots__ = ("_hot", "cache", "limiter", "limits", "max_message_bytes", "resolver")
+    __slots__ = ("_hot", "cache", "limiter", "limits", "max_message_bytes", "resolver", "stats")
 
     def __init__(
         self, resolver: Resolver, limits: IdentifierLimits, max_message_bytes: int,
-        limiter: RateLimiter | None = None,
+        limiter: RateLimiter | None = None, stats: TransportStats | None = None,
     ) -> None:
         self.resolver = resolver
         self.cache = resolver.cache
         self.limits = limits
         self.max_message_bytes = max_message_bytes
         self.limiter = limiter  # admin work: per-client resolution rate limit (resolver/ratelimit.py)
+        self.stats = stats  # ops work: counts rate-limit refusals of its transport (None: metrics off)
 
     def respond_now(
         self, data: bytes, now: float, *, answer_garbage: bool = True, client: str = ""
@@ -77,6 +79,8 @@ class HandleResponder:
         if self.limiter is not None and client:
             wait = self.limiter.acquire(client, now)
             if wait > 0:
+                if self.stats is not None:
+                    self.stats.rate_limited += 1
                 return _too_busy(data, wait)
         # The hot key is what decides the answer: version bytes, MessageLength, OpCode/RC/OpFlag, and body +
         # credential. RequestId/SessionId are patched in; SequenceNumber, site serial, recursion count and

@@ -11,7 +11,10 @@ import json
 import logging
 import sys
 import time
+from time import perf_counter
 from typing import Any, Literal, TextIO
+
+from resolver.metrics import request_handle, response_code_of
 
 LogFormat = Literal["text", "json"]
 ACCESS_LOGGER = "idnode.access"
@@ -96,3 +99,11 @@ class AccessLog:
             "resolution", extra={"transport": transport, "peer": peer, "handle": handle, "code": code,
                                  "duration_us": round(seconds * 1e6)},
         )
+
+
+def log_handle_access(
+    access: AccessLog, transport: str, peer: str, request: bytes, response: bytes, started: float
+) -> None:
+    """One sampled Handle (TCP/UDP) access line: the handle and code are read from the messages only now."""
+    seconds = perf_counter() - started
+    access.log(transport, peer, request_handle(request), response_code_of(response), seconds)

@@ -25,7 +25,7 @@ from time import perf_counter
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from protocol.constants import ENVELOPE_SIZE, ResponseCode
+from protocol.constants import ENVELOPE_SIZE, HEADER_SIZE, ResponseCode
 
 PREFIX = "idnode_"
 TRANSPORTS = ("udp", "tcp", "http")
@@ -43,7 +43,9 @@ WRITE_OPERATIONS = frozenset({
     "create", "overwrite", "add", "modify", "remove", "delete", "home", "unhome", "delegate",
     "doc_put", "doc_delete", "import",
 })
-WRITE_RESULTS = frozenset({"ok", "conflict", "not_found", "invalid", "forbidden", "unavailable", "error"})
+WRITE_RESULTS = frozenset(
+    {"ok", "conflict", "not_found", "invalid", "forbidden", "rate_limited", "unavailable", "error"}
+)
 STORAGE_OPS = frozenset({"read", "write", "ping", "feed"})
 OTHER = "other"
 
@@ -62,6 +64,17 @@ _CODE_HI, _CODE_LO = _CODE_AT + 2, _CODE_AT + 3
 def response_code_of(message: bytes) -> int:
     """The response code of an encoded Handle message (or its first UDP packet)."""
     return int.from_bytes(message[_CODE_AT:_CODE_END], "big")
+
+
+# RFC 3652 3.1: a request body starts with the handle, a UTF8-String (4-byte length, then the bytes).
+_HANDLE_AT = ENVELOPE_SIZE + HEADER_SIZE + 4
+_LOGGED_HANDLE_MAX = 1024  # bytes of a handle an access-log line shows
+
+
+def request_handle(message: bytes) -> str:
+    """The handle a Handle request asks for, for a sampled access-log line (never on the per-request path)."""
+    length = min(int.from_bytes(message[_HANDLE_AT - 4 : _HANDLE_AT], "big"), _LOGGED_HANDLE_MAX)
+    return message[_HANDLE_AT : _HANDLE_AT + length].decode("utf-8", "replace")
 
 
 def closed_label(value: str, allowed: frozenset[str]) -> str:

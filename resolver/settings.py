@@ -132,12 +132,14 @@ class Settings:
     workers: worker processes (0 = one per CPU core).
     shutdown_deadline_s: how long SIGTERM waits for in-flight requests before cancelling them.
     token_ttl_s: lifetime of admin API bearer tokens (one day).
+    metrics_enabled: count and serve /metrics (False: the hot path counts nothing; /healthz, /readyz stay).
     storage: how to reach Redis (``redis_url`` None = the embedded redis-server in ``data_dir``).
     """
 
     workers: int = 0
     shutdown_deadline_s: float = 10.0
     token_ttl_s: int = 86_400
+    metrics_enabled: bool = True
     storage: StorageConfig = field(default_factory=StorageConfig)
     listen: ListenSettings = ListenSettings()
     tls: TlsSettings = TlsSettings()
@@ -164,6 +166,23 @@ def _opt_path(text: str) -> Path | None:
 
 def _opt_str(text: str) -> str | None:
     return text or None
+
+
+def parse_bool(text: str) -> bool:
+    """``true/false``, ``1/0``, ``yes/no``, ``on/off`` (environment and flags are text)."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"not a boolean: {text!r}")
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise SettingsError(f"must be between 0 and 1, not {value}")
+    return value
 
 
 def _log_format(text: str) -> LogFormat:
@@ -194,7 +213,8 @@ FIELDS: dict[str, _Field] = {
     "tls_cert": _Field(("tls", "cert"), _opt_path, "PEM certificate for HTTPS"),
     "tls_key": _Field(("tls", "key"), _opt_path, "PEM key for HTTPS"),
     "log_format": _Field(("log", "format"), _log_format, "text or json"),
-    "access_log_sample": _Field(("log", "access_log_sample"), float, "fraction of requests logged"),
+    "access_log_sample": _Field(("log", "access_log_sample"), _fraction, "fraction of requests logged"),
+    "metrics_enabled": _Field(("metrics_enabled",), parse_bool, "count and serve /metrics (true/false)"),
     "resolutions_per_s": _Field(("rate", "resolutions_per_s"), float, "per-client resolution rate"),
     "writes_per_s": _Field(("rate", "writes_per_s"), float, "per-client write rate"),
     "rate_burst": _Field(("rate", "burst"), int, "rate limit burst"),

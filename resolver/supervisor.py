@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from resolver.health import WorkersState, WorkerState, write_workers_state
+from resolver.metrics import SupervisorMetrics
+from resolver.multiproc import multiproc_dir_for, prepare_multiproc_dir, worker_died
 from resolver.settings import Address, Settings
 from resolver.worker import WorkerSockets, run_worker
 
@@ -39,7 +41,8 @@ def bind_sockets(settings: Settings) -> WorkerSockets:
     tcp = _listen(handle)
     udp = _udp(Address(handle.host, tcp.getsockname()[1]))
     admin = _listen(settings.listen.admin) if settings.listen.admin is not None else None  # admin work
-    return WorkerSockets(tcp, udp, _listen(settings.listen.http), admin)
+    metrics = _listen(settings.listen.metrics) if settings.listen.metrics is not None else None  # ops work
+    return WorkerSockets(tcp, udp, _listen(settings.listen.http), admin, metrics)
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -74,6 +77,8 @@ def write_ports(data_dir: Path, sockets: WorkerSockets, workers: list[int]) -> d
     }
     if sockets.admin is not None:  # admin work: the separate admin API listener
         doc["admin_port"] = sockets.admin.getsockname()[1]
+    if sockets.metrics is not None:  # ops work: the separate /metrics listener
+        doc["metrics_port"] = sockets.metrics.getsockname()[1]
     tmp = data_dir / f".{PORTS_FILE}.{os.getpid()}"
     tmp.write_text(json.dumps(doc), encoding="utf-8")
     tmp.replace(data_dir / PORTS_FILE)  # readers never see half a file
@@ -100,6 +105,7 @@ class Supervisor:
     redis_url: str
     slots: list[Slot] = field(default_factory=list)
     stopping: bool = False
+    metrics: SupervisorMetrics | None = None  # ops work: set by ``start_metrics`` (None: metrics off)
 
     def worker_settings(self) -> Settings:
         storage = dataclasses.replace(self.settings.storage, redis_url=self.redis_url)
@@ -155,6 +161,9 @@ class Supervisor:
             log.warning("worker pid %d (slot %d) exited with status %d; restarting in %.1fs",
                         pid, slot.index, status, slot.backoff_s)
             _close_fd(slot)
+            if self.metrics is not None:  # ops work: drop its live gauges, keep its counters
+                worker_died(slot.pid, multiproc_dir_for(self.settings.data_dir))
+                self.metrics.workers_up.set(self.workers_up())
 
     def restart_due(self) -> None:
         now = time.monotonic()
@@ -163,12 +172,42 @@ class Supervisor:
                 slot.restarts += 1
                 self.spawn(slot)
                 self.wait_ready_one(slot)
+                if self.metrics is not None:  # ops work
+                    self.metrics.restarts.inc()
+                    self.metrics.workers_up.set(self.workers_up())
+
+    def workers_up(self) -> int:
+        return sum(1 for s in self.slots if s.pid and s.restart_at is None)
+
+    def start_metrics(self) -> None:
+        """Ops work: multiprocess mode (a wiped ``<data-dir>/metrics``) before any worker starts, then the
+        supervisor's own metrics: build and config info, workers expected."""
+        if not self.settings.metrics_enabled:
+            return
+        prepare_multiproc_dir(multiproc_dir_for(self.settings.data_dir))
+        self.metrics = SupervisorMetrics()
+        self.metrics.describe(config_labels(self.settings))
+        self.metrics.workers_expected.set(self.settings.worker_count())
+        self.metrics.workers_up.set(0)
 
     def wait_ready_one(self, slot: Slot) -> None:
         readable, _, _ = select.select([slot.ready_fd], [], [], _READY_TIMEOUT_S)
         if readable:
             os.read(slot.ready_fd, 1)
         _close_fd(slot)
+
+
+def config_labels(settings: Settings) -> dict[str, str]:
+    """Ops work: the settings shown in ``idnode_config_info``: bounded values only, never a secret or URL."""
+    return {
+        "workers": str(settings.worker_count()),
+        "storage": "external" if settings.storage.redis_url else "embedded",
+        "tls": "on" if settings.tls.cert is not None else "off",
+        "log_format": settings.log.format,
+        "cache_max_entries": str(settings.cache.max_entries),
+        "resolutions_per_s": f"{settings.rate.resolutions_per_s:g}",
+        "writes_per_s": f"{settings.rate.writes_per_s:g}",
+    }
 
 
 def _close_fd(slot: Slot) -> None:
@@ -202,6 +241,7 @@ def supervise(sup: Supervisor, on_ready: Callable[[dict[str, object]], None], de
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     data_dir = sup.settings.data_dir
     sup.slots = [Slot(i) for i in range(sup.settings.worker_count())]
+    sup.start_metrics()  # ops work: before the first fork
     for slot in sup.slots:
         sup.spawn(slot)
     if not sup.wait_ready():
@@ -209,6 +249,8 @@ def supervise(sup: Supervisor, on_ready: Callable[[dict[str, object]], None], de
         _stop_workers(sup, deadline_s)
         return 1
     write_workers_state(data_dir, sup.state())
+    if sup.metrics is not None:
+        sup.metrics.workers_up.set(sup.workers_up())
     on_ready(write_ports(data_dir, sup.sockets, [s.pid for s in sup.slots]))
     while True:
         info = signal.sigtimedwait(_SIGNALS, 0.5)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import perf_counter
 from typing import cast
 
 from protocol.errors import ProtocolError
 from protocol.framing import NEED_DATA, TcpFramer
 from resolver.handler import HandleResponder, Pending, framing_error
+from resolver.logs import AccessLog, log_handle_access
+from resolver.metrics import TransportStats
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +45,12 @@ class HandleTcpProtocol(asyncio.Protocol):
 
     def __init__(
         self, responder: HandleResponder, tracker: ConnectionTracker, *, max_in_flight: int,
-        idle_timeout_s: float, max_message_bytes: int,
+        idle_timeout_s: float, max_message_bytes: int, stats: TransportStats | None = None,
+        access: AccessLog | None = None,
     ) -> None:
         self.responder = responder
+        self.stats = stats  # ops work: None when metrics are off
+        self.access = access  # ops work: None when the access log is off
         self.tracker = tracker
         self.max_in_flight = max_in_flight
         self.idle_timeout_s = idle_timeout_s
@@ -88,7 +94,8 @@ class HandleTcpProtocol(asyncio.Protocol):
         self._write(out)
 
     def _drain_framer(self, now: float, out: list[bytes]) -> None:
-        framer, respond_now = self.framer, self.responder.respond_now
+        framer, respond_now, stats, access = self.framer, self.responder.respond_now, self.stats, self.access
+        started = perf_counter() if stats is not None or access is not None else 0.0
         while self.in_flight < self.max_in_flight:
             message = framer.next_message()
             if message is NEED_DATA:
@@ -99,23 +106,31 @@ class HandleTcpProtocol(asyncio.Protocol):
                 log.exception("unexpected error answering a TCP request")
                 result = framing_error("internal error")  # RC 4: the message could not be processed
             if isinstance(result, bytes):
-                out.append(result)  # metrics: finished Handle/TCP resolution (hot or decided without I/O)
+                out.append(result)  # a finished Handle/TCP resolution (hot or decided without I/O)
+                if stats is not None:
+                    stats.finish_message(result, started)
+                if access is not None and access.sampled():
+                    log_handle_access(access, "tcp", self._client, message, result, started)
             elif result is not None:
-                self._start(result)
+                self._start(result, started)
         self._pause()
 
-    def _start(self, pending: Pending) -> None:
+    def _start(self, pending: Pending, started: float) -> None:
         self.in_flight += 1
         if self.in_flight == 1:
             self.tracker.idle.clear()
-        task = self._loop.create_task(self._answer_later(pending))
+        task = self._loop.create_task(self._answer_later(pending, started))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer_later(self, pending: Pending) -> None:
+    async def _answer_later(self, pending: Pending, started: float) -> None:
         try:
             response = await self.responder.respond_later(pending, self._loop.time())
-            self._write([response])  # metrics: finished Handle/TCP resolution after a storage read
+            self._write([response])  # a finished Handle/TCP resolution after a storage read
+            if self.stats is not None:
+                self.stats.finish_message(response, started)
+            if self.access is not None and self.access.sampled():
+                log_handle_access(self.access, "tcp", self._client, pending.query.data, response, started)
         except Exception:
             log.exception("unexpected error answering a TCP request")
         finally:

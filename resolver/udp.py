@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import perf_counter
 from typing import cast
 
 from protocol.constants import MAX_UDP_PACKET_SIZE
 from protocol.errors import ProtocolError
 from protocol.framing import ReassemblyLimits, UdpReassembler, split_for_udp
 from resolver.handler import HandleResponder, Pending
+from resolver.logs import AccessLog, log_handle_access
+from resolver.metrics import TransportStats
 
 log = logging.getLogger(__name__)
 _TC_BYTE = 0x20  # TC in envelope byte 2 (§3)
@@ -23,8 +26,13 @@ Address = tuple[str, int] | tuple[str, int, int, int]
 class HandleUdpProtocol(asyncio.DatagramProtocol):
     """Answers datagrams; cache hits inside ``datagram_received``, misses from tasks."""
 
-    def __init__(self, responder: HandleResponder, *, max_message_bytes: int, max_partial: int) -> None:
+    def __init__(
+        self, responder: HandleResponder, *, max_message_bytes: int, max_partial: int,
+        stats: TransportStats | None = None, access: AccessLog | None = None,
+    ) -> None:
         self.responder = responder
+        self.stats = stats  # ops work: None when metrics are off
+        self.access = access  # ops work: None when the access log is off
         self.reassembler = UdpReassembler(ReassemblyLimits(max_message_bytes, max_partial))
         self.transport: asyncio.DatagramTransport | None = None
         self.in_flight = 0
@@ -41,6 +49,8 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         now = self._loop.time()
+        stats, access = self.stats, self.access
+        started = perf_counter() if stats is not None or access is not None else 0.0
         if len(data) > 2 and data[2] & _TC_BYTE:
             try:
                 whole = self.reassembler.feed(data, now, addr)
@@ -55,21 +65,29 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
             log.exception("unexpected error answering a UDP request")
             return
         if isinstance(result, bytes):
-            self._send(result, addr)  # metrics: finished Handle/UDP resolution (hot or without I/O)
+            self._send(result, addr)  # a finished Handle/UDP resolution (hot or without I/O)
+            if stats is not None:
+                stats.finish_message(result, started)
+            if access is not None and access.sampled():
+                log_handle_access(access, "udp", addr[0], data, result, started)
         elif result is not None:
-            self._start(result, addr)
+            self._start(result, addr, started)
 
-    def _start(self, pending: Pending, addr: Address) -> None:
+    def _start(self, pending: Pending, addr: Address, started: float) -> None:
         self.in_flight += 1
         self.drained.clear()
-        task = self._loop.create_task(self._answer_later(pending, addr))
+        task = self._loop.create_task(self._answer_later(pending, addr, started))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer_later(self, pending: Pending, addr: Address) -> None:
+    async def _answer_later(self, pending: Pending, addr: Address, started: float) -> None:
         try:
             response = await self.responder.respond_later(pending, self._loop.time())
-            self._send(response, addr)  # metrics: finished Handle/UDP resolution after a storage read
+            self._send(response, addr)  # a finished Handle/UDP resolution after a storage read
+            if self.stats is not None:
+                self.stats.finish_message(response, started)
+            if self.access is not None and self.access.sampled():
+                log_handle_access(self.access, "udp", addr[0], pending.query.data, response, started)
         except Exception:
             log.exception("unexpected error answering a UDP request")
         finally:

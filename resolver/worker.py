@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ from resolver.handler import HandleResponder
 from resolver.http.app import build_app
 from resolver.http.tls import server_ssl_context
 from resolver.http.writes import build_admin_app
+from resolver.logs import setup_logging
+from resolver.metrics import WorkerStats
+from resolver.observation import Levels, WorkerObservation
 from resolver.ratelimit import RateLimit, RateLimiter
 from resolver.registry import PrefixRegistry
 from resolver.service import Resolver
@@ -43,6 +47,7 @@ class WorkerSockets:
     udp: socket.socket
     http: socket.socket
     admin: socket.socket | None = None  # admin work: the separate admin API listener (--admin-listen)
+    metrics: socket.socket | None = None  # ops work: the separate /metrics listener (--metrics-listen)
 
 
 def run_worker(settings: Settings, sockets: WorkerSockets, on_ready: Callable[[], None]) -> None:
@@ -56,11 +61,13 @@ def make_resolver(settings: Settings, store: HandleStore, registry: PrefixRegist
     return Resolver(store, cache, registry)
 
 
-async def follow_changes(store: HandleStore, resolver: Resolver) -> None:
+async def follow_changes(store: HandleStore, resolver: Resolver, stats: WorkerStats | None = None) -> None:
     """Apply the change feed to this worker's cache and registry until cancelled (STYLE #13: owned task)."""
     while True:
         try:
             async for change in store.invalidations():
+                if stats is not None and change.at_ms:  # ops work: change-feed lag (commit to applied)
+                    stats.feed_lag_s = max(0.0, time.time() - change.at_ms / 1000)
                 if change.kind is InvalidationKind.HANDLE:
                     resolver.cache.invalidate(change.key)
                 else:  # PREFIX or ALL (after a reconnect): reload prefixes and forget everything
@@ -83,11 +90,26 @@ class _Servers:
         self.udp_transport: asyncio.BaseTransport | None = None
         self.runner: web.AppRunner | None = None
         self.admin_runner: web.AppRunner | None = None
+        self.ops_runner: web.AppRunner | None = None  # ops work: the --metrics-listen app
         self.tracker = ConnectionTracker()
+
+    def levels(self, cache: ResolutionCache) -> Levels:
+        """Ops work: copy open connections, in-flight requests and cache size into the stats (each flush)."""
+
+        def copy(stats: WorkerStats) -> None:
+            conns = self.tracker.connections
+            stats.tcp.connections = len(conns)
+            stats.tcp.inflight = sum(c.in_flight for c in conns)
+            stats.udp.inflight = self.udp.in_flight if self.udp is not None else 0
+            server = self.runner.server if self.runner is not None else None
+            stats.http.connections = len(server.connections) if server is not None else 0
+            stats.cache_entries = len(cache)
+
+        return copy
 
 
 async def _start_servers(
-    settings: Settings, sockets: WorkerSockets, resolver: Resolver, out: _Servers
+    settings: Settings, sockets: WorkerSockets, resolver: Resolver, out: _Servers, obs: WorkerObservation
 ) -> None:
     loop = asyncio.get_running_loop()
     limits = settings.limits
@@ -95,22 +117,28 @@ async def _start_servers(
     limiter = None
     if rate.resolutions_per_s > 0:
         limiter = RateLimiter(RateLimit(rate.resolutions_per_s, rate.burst))
-    responder = HandleResponder(resolver, limits.identifier, limits.max_message_bytes, limiter)
+    # Ops work: one responder per transport, so rate-limit refusals are counted by transport.
+    tcp_stats, udp_stats = obs.transport("tcp"), obs.transport("udp")
+    tcp_responder = HandleResponder(resolver, limits.identifier, limits.max_message_bytes, limiter, tcp_stats)
+    udp_responder = HandleResponder(resolver, limits.identifier, limits.max_message_bytes, limiter, udp_stats)
     out.tcp = await loop.create_server(
         lambda: HandleTcpProtocol(
-            responder, out.tracker, max_in_flight=limits.tcp_max_in_flight,
+            tcp_responder, out.tracker, max_in_flight=limits.tcp_max_in_flight,
             idle_timeout_s=limits.tcp_idle_timeout_s, max_message_bytes=limits.max_message_bytes,
+            stats=tcp_stats, access=obs.access,
         ),
         sock=sockets.tcp,
     )
     out.udp_transport, out.udp = await loop.create_datagram_endpoint(
         lambda: HandleUdpProtocol(
-            responder, max_message_bytes=limits.max_message_bytes, max_partial=limits.udp_max_partial
+            udp_responder, max_message_bytes=limits.max_message_bytes, max_partial=limits.udp_max_partial,
+            stats=udp_stats, access=obs.access,
         ),
         sock=sockets.udp,
     )
     out.runner = web.AppRunner(
-        build_app(settings, resolver.store, resolver), access_log=None, handle_signals=False,
+        build_app(settings, resolver.store, resolver, more_routes=obs.routes(resolver.store.ping)),
+        access_log=None, handle_signals=False,
         shutdown_timeout=settings.shutdown_deadline_s,
     )
     await out.runner.setup()
@@ -122,6 +150,11 @@ async def _start_servers(
                                          handle_signals=False, shutdown_timeout=settings.shutdown_deadline_s)
         await out.admin_runner.setup()
         await web.SockSite(out.admin_runner, sockets.admin, ssl_context=tls).start()
+    if sockets.metrics is not None:  # ops work: /metrics, /healthz, /readyz on their own (plain HTTP) socket
+        ops_app = obs.ops_app(resolver.store.ping)
+        out.ops_runner = web.AppRunner(ops_app, access_log=None, handle_signals=False)
+        await out.ops_runner.setup()
+        await web.SockSite(out.ops_runner, sockets.metrics).start()
 
 
 async def _stop_servers(servers: _Servers, deadline_s: float) -> None:
@@ -143,6 +176,8 @@ async def _stop_servers(servers: _Servers, deadline_s: float) -> None:
         await servers.runner.cleanup()  # aiohttp's own graceful stop, bounded by shutdown_timeout
     if servers.admin_runner is not None:
         await servers.admin_runner.cleanup()
+    if servers.ops_runner is not None:
+        await servers.ops_runner.cleanup()
 
 
 async def serve(
@@ -151,18 +186,21 @@ async def serve(
     """Run one worker until SIGTERM/SIGINT."""
     from storage import open_store  # storage's factory; imported here so tests can build pieces alone
 
+    setup_logging(settings.log.format)  # ops work: the worker's own handler, from the settings
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    store = await open_store(settings.storage)
+    obs = WorkerObservation(settings)  # ops work: metrics (None when off), access log, ops routes
+    store = await open_store(settings.storage, observer=obs.stats)
     servers = _Servers()
     feed: asyncio.Task[None] | None = None
     resolver: Resolver | None = None
     try:
         resolver = make_resolver(settings, store, PrefixRegistry(await store.list_prefixes()))
-        feed = loop.create_task(follow_changes(store, resolver))
-        await _start_servers(settings, sockets, resolver, servers)
+        feed = loop.create_task(follow_changes(store, resolver, obs.stats))
+        obs.start(resolver.cache, servers.levels(resolver.cache))
+        await _start_servers(settings, sockets, resolver, servers, obs)
         log.info("worker %d ready", os.getpid())
         on_ready()
         await stop.wait()
@@ -172,6 +210,7 @@ async def serve(
         if feed is not None:
             feed.cancel()
             await asyncio.gather(feed, return_exceptions=True)
+        await obs.aclose()  # ops work: the last flush, so nothing counted is lost
         if resolver is not None:
             await resolver.loader.aclose()
         await store.aclose()

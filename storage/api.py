@@ -75,6 +75,7 @@ class InvalidationKind(enum.StrEnum):
 class Invalidation:
     kind: InvalidationKind
     key: str
+    at_ms: int = 0  # commit time of the write (Redis stream id time), 0 when unknown; for change-feed lag
 
 
 @dataclass(frozen=True, slots=True)

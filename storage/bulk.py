@@ -6,6 +6,7 @@ slots), each identifier written whole, then the feed entry and the invalidation.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterable, Iterable, Sequence
 from typing import Any
@@ -28,16 +29,30 @@ async def bulk_put(
     actor: str = "bulk",
     batch: int = DEFAULT_BATCH,
 ) -> int:
-    """Overwrite every (handle, values) of ``items``; returns how many were written."""
-    written, pending = 0, list[Item]()
-    async for item in _aiter(items):
-        pending.append(item)
-        if len(pending) >= batch:
-            written += await write_batch(store, pending, actor=actor)
-            pending = []
-    if pending:
-        written += await write_batch(store, pending, actor=actor)
-    return written
+    """Overwrite every (handle, values) of ``items``; returns how many were written.
+
+    One batch is written while the next is encoded: Redis executes on its own core meanwhile.
+    """
+    written, pending = 0, list[Encoded]()
+    inflight: asyncio.Task[int] | None = None
+    try:
+        async for handle, values in _aiter(items):
+            pending.append((handle, records.encode_record(values)))
+            if len(pending) >= batch:
+                written += await _settle(inflight)
+                inflight = asyncio.ensure_future(write_encoded(store, pending, actor=actor))
+                await asyncio.sleep(0)  # let the write go out on the socket before encoding on
+                pending = []
+        written += await _settle(inflight)
+        inflight = None
+        return written + await write_encoded(store, pending, actor=actor)
+    finally:
+        if inflight is not None and not inflight.done():
+            inflight.cancel()
+
+
+async def _settle(task: asyncio.Task[int] | None) -> int:
+    return 0 if task is None else await task
 
 
 async def write_batch(store: RedisStore, items: Sequence[Item], *, actor: str) -> int:

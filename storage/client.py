@@ -49,15 +49,17 @@ def make_client(url: str, config: StorageConfig) -> Client:
     return aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
 
 
-def pubsub_client(url: str, config: StorageConfig) -> aioredis.Redis:
-    """A plain connection for SUBSCRIBE: on a cluster, PUBLISH reaches subscribers on every node.
+def pubsub_client(url: str, config: StorageConfig, attempt: int = 0) -> aioredis.Redis:
+    """A plain connection for SUBSCRIBE: on a cluster, PUBLISH reaches subscribers on every node, so any
+    seed node will do; each new ``attempt`` tries the next one, so a dead node is not retried for ever.
 
     No retries: redis-py would reconnect and resubscribe silently, hiding the messages missed meanwhile;
     the feed must see the break to tell its consumers to drop everything (``Invalidation(ALL)``).
     """
     options = {**_common(config), "retry": Retry(NoBackoff(), 0), "retry_on_error": []}
     if is_cluster_url(url):
-        host, port = parse_cluster_url(url)[0]
+        nodes = parse_cluster_url(url)
+        host, port = nodes[attempt % len(nodes)]
         return aioredis.Redis(host=host, port=port, password=cluster_password(url), **options)
     return aioredis.Redis.from_url(url, **options)
 

@@ -28,8 +28,16 @@ async def publish_change(
     fields: dict[str, str] = {"actor": actor, "op": operation, "target": target, "result": "ok"}
     if detail:
         fields["detail"] = json.dumps(detail, separators=(",", ":"), default=str)
-    await client.xadd(keys.CHANGES, fields, maxlen=keys.CHANGES_MAXLEN, approximate=True)  # type: ignore[arg-type]
-    await client.publish(keys.INVALIDATIONS, keys.invalidation_message(kind.value, target))
+    entry_id = await client.xadd(keys.CHANGES, fields, maxlen=keys.CHANGES_MAXLEN, approximate=True)  # type: ignore[arg-type]
+    # Ops work: the stream id's time (Redis's clock at commit) travels with the invalidation: change-feed lag.
+    at_ms = _ms_of(entry_id)
+    await client.publish(keys.INVALIDATIONS, keys.invalidation_message(kind.value, target, at_ms))
+
+
+def _ms_of(entry_id: object) -> int:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    ms = text.split("-", 1)[0]
+    return int(ms) if ms.isdigit() else 0
 
 
 def entry_from_stream(entry_id: bytes, fields: dict[bytes, bytes]) -> ChangeEntry:

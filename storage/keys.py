@@ -56,9 +56,11 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"bad document kind {kind!r}")
 
 
-def invalidation_message(kind: str, key: str) -> bytes:
-    """Channel payload ``<kind>\\x00<key>`` (kind: handle, prefix, all)."""
-    return f"{kind}\x00{key}".encode()
+def invalidation_message(kind: str, key: str, at_ms: int = 0) -> bytes:
+    """Channel payload ``<kind>\\x00<key>`` (kind: handle, prefix, all), then ``\\x00<at_ms>`` when the commit
+    time is known (ops work: change-feed lag; keys never contain NUL, protocol.handle rejects C0 controls)."""
+    text = f"{kind}\x00{key}\x00{at_ms}" if at_ms else f"{kind}\x00{key}"
+    return text.encode()
 
 
 BATCH_KIND = "handles"  # internal: many handles in one message, split by the subscriber
@@ -70,5 +72,14 @@ def batch_invalidation_message(handles: list[str]) -> bytes:
 
 
 def parse_invalidation(payload: bytes) -> tuple[str, str]:
-    kind, _, key = payload.decode(errors="replace").partition("\x00")
+    kind, key, _at_ms = parse_invalidation_at(payload)
     return kind, key
+
+
+def parse_invalidation_at(payload: bytes) -> tuple[str, str, int]:
+    """``(kind, key, at_ms)``; at_ms 0 when the message does not carry it."""
+    kind, _, rest = payload.decode(errors="replace").partition("\x00")
+    key, sep, at = rest.rpartition("\x00")
+    if sep and at.isdigit():
+        return kind, key, int(at)
+    return kind, rest, 0

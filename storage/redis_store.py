@@ -218,9 +218,9 @@ class RedisStore:
     # --- change feed ---------------------------------------------------------------------------
     async def invalidations(self) -> AsyncIterator[Invalidation]:
         """Subscribe; yield ALL after every (re)subscribe, then each published invalidation."""
-        backoff_s = self._config.retry_backoff_s
+        backoff_s, attempt = self._config.retry_backoff_s, 0
         while not self._closed.is_set():
-            sub = pubsub_client(self._url, self._config)
+            sub = pubsub_client(self._url, self._config, attempt)
             pubsub = sub.pubsub()
             try:
                 with unavailable_on_error():
@@ -231,7 +231,7 @@ class RedisStore:
                     yield item
             except StorageUnavailable as exc:
                 log.warning("invalidation feed lost, resubscribing: %s", exc)
-                backoff_s = min(backoff_s * 2, 2.0)
+                backoff_s, attempt = min(backoff_s * 2, 2.0), attempt + 1
                 await _wait(self._closed, backoff_s)
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -260,12 +260,12 @@ async def _messages(pubsub: Any, closed: asyncio.Event) -> AsyncIterator[Invalid
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
         if message is None or message.get("type") != "message":
             continue
-        kind, key = keys.parse_invalidation(message["data"])
+        kind, key, at_ms = keys.parse_invalidation_at(message["data"])
         if kind == keys.BATCH_KIND:
             for handle in key.split("\n"):
-                yield Invalidation(InvalidationKind.HANDLE, handle)
+                yield Invalidation(InvalidationKind.HANDLE, handle, at_ms)
         elif kind in _KINDS:
-            yield Invalidation(InvalidationKind(kind), key)
+            yield Invalidation(InvalidationKind(kind), key, at_ms)
 
 
 async def _wait(event: asyncio.Event, timeout_s: float) -> None:

@@ -32,6 +32,9 @@ def register(sub: Any) -> None:
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=None, help="TOML configuration file")
     add_setting_flags(parser)
+    # Ops work: the benchmark's switch (same as --metrics-enabled false / IDNODE_METRICS_ENABLED=false).
+    parser.add_argument("--no-metrics", dest="metrics_enabled", action="store_const", const=False,
+                        default=None, help="count nothing and serve no /metrics (health endpoints stay)")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

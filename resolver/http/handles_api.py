@@ -8,6 +8,7 @@ with no await; a miss resolves like every other transport (``service.Resolver``)
 from __future__ import annotations
 
 import asyncio
+from time import perf_counter
 
 from aiohttp import web
 
@@ -21,6 +22,7 @@ from resolver.http.answers import (
     resolution_json,
 )
 from resolver.http.keys import RESOLVER, SETTINGS
+from resolver.http.observe import finish_resolution
 from resolver.http.read_guard import owner_read, read_rate_refusal
 from resolver.service import Resolution, http_status
 
@@ -49,6 +51,7 @@ async def resolve_request(request: web.Request, text: str) -> tuple[Resolution, 
 
 async def get_handle(request: web.Request) -> web.Response:
     """GET /api/handles/{handle}: the record in the Handle REST shape."""
+    started = perf_counter()  # ops work: resolution latency
     refused = read_rate_refusal(request)  # admin work: per-client resolution rate limit
     if refused is not None:
         return refused
@@ -61,15 +64,17 @@ async def get_handle(request: web.Request) -> web.Response:
     key = "A" + request.raw_path
     hot = cache.lookup_hot(key, asyncio.get_running_loop().time())
     if hot is not None:
-        return json_response(hot.payload, hot.status)  # metrics: finished HTTP resolution (hot)
+        finish_resolution(request, hot.code, started)  # ops work: a finished HTTP resolution (hot)
+        return json_response(hot.payload, hot.status)
     text = request.match_info["handle"]
     result = await resolve_request(request, text)
     if isinstance(result, web.Response):
         return result
     answer, pretty = result
     payload, status = dump_json(resolution_json(text, answer), pretty), http_status(answer.code)
-    cache.store_hot(key, answer.entry, payload, status)
-    return json_response(payload, status)  # metrics: finished HTTP resolution (code answer.code)
+    cache.store_hot(key, answer.entry, payload, status, answer.code)
+    finish_resolution(request, answer.code, started)  # ops work: a finished HTTP resolution
+    return json_response(payload, status)
 
 
 async def get_prefixes(request: web.Request) -> web.Response:

@@ -25,13 +25,17 @@ def setup_ops_routes(
     data_dir: Path,
     metrics_dir: Path | None = None,
     before_scrape: Callable[[], None] | None = None,
+    metrics_enabled: bool = True,
 ) -> None:
     """Add the three routes. ``ping`` is the worker's ``store.ping``; ``metrics_dir`` the multiprocess
     directory (default: ``$PROMETHEUS_MULTIPROC_DIR``); ``before_scrape`` (the worker's
-    ``MetricsFlusher.flush``) makes the answering worker's own numbers current to the request.
+    ``MetricsFlusher.flush``) makes the answering worker's own numbers current to the request;
+    ``metrics_enabled`` False (the node counts nothing): /metrics answers 404.
     """
 
     async def metrics(_: web.Request) -> web.Response:
+        if not metrics_enabled:
+            return web.json_response({"error": "metrics are disabled (metrics_enabled = false)"}, status=404)
         if before_scrape is not None:
             before_scrape()
         body, content_type = render_metrics(metrics_dir)
@@ -58,8 +62,10 @@ def build_ops_app(
     data_dir: Path,
     metrics_dir: Path | None = None,
     before_scrape: Callable[[], None] | None = None,
+    metrics_enabled: bool = True,
 ) -> web.Application:
     """An app with only the ops routes, for the ``--metrics-listen`` socket."""
     app = web.Application()
-    setup_ops_routes(app, ping=ping, data_dir=data_dir, metrics_dir=metrics_dir, before_scrape=before_scrape)
+    setup_ops_routes(app, ping=ping, data_dir=data_dir, metrics_dir=metrics_dir, before_scrape=before_scrape,
+                     metrics_enabled=metrics_enabled)
     return app

@@ -12,6 +12,7 @@ import html
 import importlib.resources
 import json
 from string import Template
+from time import perf_counter
 
 from aiohttp import web
 
@@ -22,6 +23,7 @@ from resolver.cache import ResolutionCache
 from resolver.http.answers import dump_json, json_response, resolution_json
 from resolver.http.handles_api import resolve_request
 from resolver.http.keys import RESOLVER
+from resolver.http.observe import finish_resolution
 from resolver.service import Resolution, http_status
 from storage.api import Record
 
@@ -88,20 +90,23 @@ def _respond(payload: bytes, status: int) -> web.Response:
 
 
 async def get_proxy(request: web.Request) -> web.Response:
+    started = perf_counter()  # ops work: resolution latency
     cache: ResolutionCache = request.app[RESOLVER].cache
     kind = _kind(request)
     key = "P" + kind + request.raw_path
     hot = cache.lookup_hot(key, asyncio.get_running_loop().time())
     if hot is not None:
-        return _respond(hot.payload, hot.status)  # metrics: finished HTTP proxy resolution (hot)
+        finish_resolution(request, hot.code, started)  # ops work: a finished HTTP proxy resolution (hot)
+        return _respond(hot.payload, hot.status)
     text = request.match_info["handle"]
     result = await resolve_request(request, text)
     if isinstance(result, web.Response):
         return result
     answer, _pretty = result
     payload, status, _what = _build(kind, text, answer)
-    cache.store_hot(key, answer.entry, payload, status)
-    return _respond(payload, status)  # metrics: finished HTTP proxy resolution (code answer.code)
+    cache.store_hot(key, answer.entry, payload, status, answer.code)
+    finish_resolution(request, answer.code, started)  # ops work: a finished HTTP proxy resolution
+    return _respond(payload, status)
 
 
 def setup(app: web.Application) -> None:

@@ -203,6 +203,8 @@ async def delete_handle(request: web.Request, ident: Identifier | None) -> web.R
     ident = _writable(ident)
     principal = await authorise_write(request, ident.naming_prefix)
     wanted = _index_set(request)
+    if wanted is not None and not wanted:
+        raise RestError(RC.PROTOCOL_ERROR, "DELETE needs explicit index values, not 'various'")
     store = context(request).store
     if wanted:
         await store.remove_values(ident.key, sorted(wanted), actor=principal.actor)

@@ -37,8 +37,6 @@ SCRAPE_WAIT_S = 30.0
 pytestmark = [
     pytest.mark.prometheus,
     pytest.mark.slow,
-    # Phase 2 wires resolver.metrics into the supervisor and workers; then this passes: remove the marker.
-    pytest.mark.xfail(strict=True, reason="metrics are not wired into the node yet (phase 2)"),
     pytest.mark.skipif(
         PROMETHEUS is None,
         reason="prometheus not found: install it with `apt-get install prometheus` (Debian); .ci/run does",

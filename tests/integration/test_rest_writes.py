@@ -55,6 +55,8 @@ async def test_overwrite_add_remove_delete(node: AdminApp) -> None:
     assert (status, body["responseCode"]) == (409, 201)
     status, body = await put(node, "88.1000.1/x", [EMAIL_VALUE], auth, "?index=3")
     assert (status, body["responseCode"]) == (400, 202)
+    resp = await node.client.delete("/api/handles/88.1000.1/x?index=various", headers=auth)
+    assert resp.status == 400 and await node.store.get("88.1000.1/x") is not None
     resp = await node.client.delete("/api/handles/88.1000.1/x?index=1", headers=auth)
     assert resp.status == 200
     record = await node.store.get("88.1000.1/x")

@@ -1,0 +1,184 @@
+"""The benchmark of record (`make bench`): seed, start one worker, measure every scenario beside its baseline.
+
+Set-up: a private redis-server in a temporary directory, N seeded identifiers, `resolver serve --workers 1`
+and the three baselines, all pinned to CPU 0; the generator (this process and its children) on CPU 1. Each
+scenario is measured the same way: a short overload probe finds a rough ceiling, a run at 1.1x that probe
+gives the maximum answered rate, and a run at half that maximum gives the latencies (the issue's "p99 at half
+the maximum rate"). Ratios compare figures taken in this one run on this one machine. Every run is bounded in
+time; traffic stays on loopback. The result is written as Markdown (``markdown.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadtest.baselines import Kind
+from loadtest.bench_markdown import BenchReport, Measurement, Scenario, machine_info, write_markdown
+from loadtest.clients import Target
+from loadtest.processes import Server, start_baseline, start_node
+from loadtest.runner import RunSpec
+from loadtest.seed import seed_parallel
+from loadtest.session import RunResult, run_load
+from loadtest.workloads import KeySpec
+from storage.api import StorageConfig
+from storage.embedded import start_embedded
+
+PREFIX = "88.100.1"
+# The overload probe offers this share of ``probe_rate``: aiohttp's ceiling is far lower, and overloading it
+# much further only builds a backlog to wait out.
+PROBE_SHARE = {"udp": 1.0, "tcp": 1.0, "http": 0.5}
+SERVER_CPUS = {0}
+GENERATOR_CPUS = {1}
+
+SCENARIOS = (
+    Scenario("UDP echo (bare uvloop)", "udp", "udp-echo", "zipf:1.1", None),
+    Scenario("UDP warm cache (Zipf 1.1)", "udp", "node", "zipf:1.1", "UDP echo (bare uvloop)", 0.5, 2.0),
+    Scenario("UDP cold cache (uniform)", "udp", "node", "uniform", "UDP warm cache (Zipf 1.1)", 0.5, 2.0),
+    Scenario("TCP echo (bare uvloop)", "tcp", "tcp-echo", "zipf:1.1", None),
+    Scenario("TCP warm cache (Zipf 1.1)", "tcp", "node", "zipf:1.1", "TCP echo (bare uvloop)", 0.5, 2.0),
+    Scenario("TCP cold cache (uniform)", "tcp", "node", "uniform", "TCP warm cache (Zipf 1.1)", 0.5, 2.0),
+    Scenario("HTTP hello (bare aiohttp)", "http", "http-hello", "zipf:1.1", None),
+    Scenario("HTTP warm cache (Zipf 1.1)", "http", "node", "zipf:1.1", "HTTP hello (bare aiohttp)", 0.8, 5.0),
+    Scenario("HTTP cold cache (uniform)", "http", "node", "uniform", "HTTP warm cache (Zipf 1.1)", 0.5, 5.0),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    output: Path
+    quick: bool = False
+    count: int | None = None
+    scenario_s: float | None = None
+    command: str = "loadtest bench"
+    probe_rate: float = 40_000.0  # offered in the overload probe: above what one core can answer here
+    connections: int = 16
+
+    @property
+    def seed_count(self) -> int:
+        return self.count or (20_000 if self.quick else 1_000_000)
+
+    @property
+    def seconds(self) -> float:
+        return self.scenario_s or (2.0 if self.quick else 10.0)
+
+
+@contextlib.contextmanager
+def affinity(cpus: set[int]) -> Iterator[None]:
+    """Run the block (and what it starts) on ``cpus`` if this machine has them."""
+    before = os.sched_getaffinity(0)
+    if not cpus <= before or len(before) < 2:
+        yield
+        return
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def run_bench(options: BenchOptions) -> int:
+    with tempfile.TemporaryDirectory(prefix="loadtest-bench-") as tmp:
+        root = Path(tmp)
+        with affinity(SERVER_CPUS):
+            redis = start_embedded(root / "redis")
+        if redis is None:
+            raise RuntimeError("a redis-server already answers in the fresh bench directory")
+        try:
+            report = _bench_with_redis(options, root, redis.url)
+        finally:
+            redis.stop()
+    report = dataclasses.replace(report, codec=codec_figures(options), storage=storage_figures(options))
+    write_markdown(report, options.output)
+    print(f"wrote {options.output}")
+    return 0
+
+
+def _bench_with_redis(options: BenchOptions, root: Path, redis_url: str) -> BenchReport:
+    config = StorageConfig(redis_url=redis_url, data_dir=root / "redis")
+    print(f"seeding {options.seed_count:,} identifiers ...", flush=True)
+    seeded = seed_parallel(config, PREFIX, options.seed_count, processes=2)
+    print(f"  {seeded.count:,} in {seeded.elapsed_s:.1f}s ({seeded.rate:,.0f}/s)", flush=True)
+    servers: dict[str, Server] = {}
+    try:
+        with affinity(SERVER_CPUS):
+            servers["node"] = start_node(root / "node", redis_url, workers=1)
+            for kind in ("udp-echo", "tcp-echo", "http-hello"):
+                servers[kind] = start_baseline(_kind(kind))
+        with affinity(GENERATOR_CPUS):
+            measurements = [measure(options, s, servers) for s in SCENARIOS]
+    finally:
+        for server in servers.values():
+            server.stop()
+    return BenchReport(options.command, machine_info(), seeded, tuple(measurements), options.seconds)
+
+
+def _kind(name: str) -> Kind:
+    for kind in ("udp-echo", "tcp-echo", "http-hello"):
+        if kind == name:
+            return kind
+    raise ValueError(name)
+
+
+def _spec(options: BenchOptions, scenario: Scenario, servers: dict[str, Server], rate: float,
+          seconds: float) -> RunSpec:
+    server = servers[scenario.server]
+    port = server.ports.get("port") or server.ports["http" if scenario.scheme == "http" else "handle"]
+    keys = KeySpec.parse(scenario.keys, count=options.seed_count, prefix=PREFIX, miss_ratio=0.0)
+    return RunSpec(Target(scenario.scheme, server.host, port), rate, seconds, keys=keys,
+                   connections=options.connections, timeout_s=2.0, label=scenario.name)
+
+
+def measure(options: BenchOptions, scenario: Scenario, servers: dict[str, Server]) -> Measurement:
+    print(f"{scenario.name}:", flush=True)
+    server = servers[scenario.server]
+    probe_rate = options.probe_rate * PROBE_SHARE[scenario.scheme]
+    probe = _run(server, _spec(options, scenario, servers, probe_rate, max(1.5, options.seconds / 3)))
+    rough = max(probe.steady_throughput, 100.0)
+    cpu_before, wall_before = server.cpu_s(), time.monotonic()
+    peak = _run(server, _spec(options, scenario, servers, 1.1 * rough, options.seconds))
+    server_cpu = (server.cpu_s() - cpu_before) / (time.monotonic() - wall_before)
+    max_rate = max(peak.steady_throughput, probe.steady_throughput)
+    half = _run(server, _spec(options, scenario, servers, max(max_rate / 2, 10.0), options.seconds))
+    return Measurement(scenario, probe, peak, half, max_rate, server_cpu)
+
+
+def _run(server: Server, spec: RunSpec) -> RunResult:
+    # An overloaded run leaves a backlog (queued datagrams, pipelined requests): let the server work it off
+    # before the next run, or the next run measures the previous one.
+    server.await_idle()
+    result = run_load(spec)
+    s = result.summary
+    print(f"  offered {spec.rate:>9,.0f}/s  answered {result.steady_throughput:>9,.0f}/s  "
+          f"p99 {s.p99_us / 1000:.2f} ms  sent/answered/errors/timeouts {result.tally.sent}/"
+          f"{result.tally.answered}/{result.tally.errors}/{result.tally.timeouts}", flush=True)
+    return result
+
+
+def codec_figures(options: BenchOptions) -> dict[str, float]:
+    try:
+        from loadtest.codecbench import run_codec_bench
+    except ImportError:
+        return {}
+    return run_codec_bench(0.2 if options.quick else 1.0)
+
+
+def storage_figures(options: BenchOptions) -> str:
+    """The storage benchmark's own output (memory per identifier, bulk and NDJSON import rates)."""
+    count = 5_000 if options.quick else 200_000
+    argv = [sys.executable, "-m", "loadtest.storagebench", "--count", str(count),
+            "--ndjson-count", str(count // 4)]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)  # noqa: S603
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"storage benchmark did not run: {exc}"
+    text = done.stdout.strip() or done.stderr.strip()[-2000:]
+    return f"$ python -m loadtest.storagebench --count {count} --ndjson-count {count // 4}\n{text}"

@@ -1,0 +1,149 @@
+"""BENCHMARKS.md: the scenarios of the benchmark of record, the machine, the date and the command.
+
+One table row per scenario: the maximum answered rate, its ratio to the scenario it is compared with (the bare
+baseline of the same transport, or the warm cache for a cold-cache row) next to the issue's target ratio,
+latencies at half the maximum rate next to the p99 target, and what the maximum means per day.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadtest.clients import Scheme
+from loadtest.report import TARGET_PER_DAY, ms, per_day
+from loadtest.seed import SeedResult
+from loadtest.session import RunResult
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    scheme: Scheme
+    server: str  # "node" or a baseline kind
+    keys: str  # "zipf:1.1" or "uniform"
+    compare_to: str | None  # the scenario whose rate this one's ratio is taken against
+    min_ratio: float = 0.0  # the issue's target for that ratio
+    p99_target_ms: float = 0.0  # the issue's p99 target at half the maximum rate
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    scenario: Scenario
+    probe: RunResult  # overload probe: also tells what the generator could send
+    peak: RunResult  # at 1.1x the probe's answered rate
+    half: RunResult  # at half the maximum: the latencies
+    max_rate: float
+    server_cpu: float  # cores the server used during the peak run: near 1.0 means the server was the limit
+
+
+@dataclass(frozen=True, slots=True)
+class BenchReport:
+    command: str
+    machine: dict[str, str]
+    seeded: SeedResult
+    measurements: tuple[Measurement, ...]
+    scenario_s: float
+    codec: dict[str, float] = field(default_factory=dict)
+    storage: str = ""
+    date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+
+
+def machine_info() -> dict[str, str]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "cores": str(os.cpu_count()), "kernel": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "redis": _redis_version()}
+
+
+def _redis_version() -> str:
+    from storage.embedded import find_redis_server, server_version
+
+    try:
+        return ".".join(map(str, server_version(find_redis_server())))
+    except (OSError, RuntimeError, ValueError):
+        return "unknown"
+
+
+def _ratio_cell(m: Measurement, by_name: dict[str, Measurement]) -> str:
+    other = by_name.get(m.scenario.compare_to or "")
+    if other is None or not other.max_rate:
+        return "(baseline)"
+    ratio = m.max_rate / other.max_rate
+    verdict = "meets" if ratio >= m.scenario.min_ratio else "MISSES"
+    return f"{ratio:.2f} of {other.scenario.name.split(' (')[0]} ({verdict} >= {m.scenario.min_ratio:g})"
+
+
+def _p99_cell(m: Measurement) -> str:
+    p99 = m.half.summary.p99_us
+    if not m.scenario.p99_target_ms:
+        return ms(p99)
+    verdict = "meets" if p99 <= m.scenario.p99_target_ms * 1000 else "MISSES"
+    return f"{ms(p99)} ({verdict} <= {m.scenario.p99_target_ms:g})"
+
+
+def scenario_rows(report: BenchReport) -> list[str]:
+    by_name = {m.scenario.name: m for m in report.measurements}
+    rows = ["| scenario | resolutions/s (max) | ratio | p50 ms | p99 ms | p99.9 ms | resolutions/day | "
+            "failed at half | server CPU at max | generator send lag p99 ms |",
+            "|---|---:|---|---:|---|---:|---:|---:|---:|---:|"]
+    for m in report.measurements:
+        s, t = m.half.summary, m.half.tally
+        failed = (t.errors + t.timeouts) / t.sent if t.sent else 0.0
+        rows.append(f"| {m.scenario.name} | {m.max_rate:,.0f} | {_ratio_cell(m, by_name)} | {ms(s.p50_us)} | "
+                    f"{_p99_cell(m)} | {ms(s.p999_us)} | {per_day(m.max_rate):,.0f} | {failed:.2%} | "
+                    f"{m.server_cpu:.0%} | {ms(t.send_lag.percentile(99))} |")
+    return rows
+
+
+def generator_rows(report: BenchReport) -> list[str]:
+    rows = ["| baseline | answered/s | generator sent/s in the overload probe | probe offered/s |",
+            "|---|---:|---:|---:|"]
+    for m in report.measurements:
+        if m.scenario.server != "node":
+            sent_rate = m.probe.tally.sent / m.probe.elapsed_s if m.probe.elapsed_s else 0.0
+            offered = m.probe.spec.rate
+            rows.append(f"| {m.scenario.name} | {m.max_rate:,.0f} | {sent_rate:,.0f} | {offered:,.0f} |")
+    return rows
+
+
+def write_markdown(report: BenchReport, path: Path) -> None:
+    mc = report.machine
+    lines = [
+        "# Benchmarks of record", "",
+        f"Written by `{report.command}` on {report.date}. Regenerate with `make bench`.", "",
+        f"Machine: {mc['cpu']}, {mc['cores']} cores, {mc['kernel']}, Python {mc['python']}, "
+        f"Redis {mc['redis']}. The machine is shared and noisy: compare ratios taken in the same run, not "
+        "absolute numbers across runs.", "",
+        f"Set-up: {report.seeded.count:,} identifiers seeded through the bulk path in "
+        f"{report.seeded.elapsed_s:.1f}s ({report.seeded.rate:,.0f}/s); `resolver serve --workers 1`, its "
+        "Redis and the baselines pinned to CPU 0, the generator (one Python process, open loop, latency from "
+        f"the intended send time) on CPU 1; {report.scenario_s:g}s per measurement, 16 connections/sockets. "
+        "Maximum = answered/s at 1.1x the answered rate of an overload probe; latencies at half that "
+        "maximum. The 300,000,000/day target averages "
+        f"{TARGET_PER_DAY / 86_400:,.0f}/s.", "",
+        "## Scenarios", "", *scenario_rows(report), "",
+        "## The generator's own ceiling", "",
+        "If a baseline's answered rate is close to what the generator could send, the baseline figure is a "
+        "floor set by the generator, and the node's ratio to it is an upper bound.", "",
+        *generator_rows(report), "",
+    ]
+    if report.codec:
+        lines += ["## Codec (loadtest.codecbench, one core)", "", "| operation | per second |", "|---|---:|",
+                  *[f"| {k} | {_figure(v)} |" for k, v in report.codec.items()], ""]
+    if report.storage:
+        lines += ["## Storage (loadtest.storagebench)", "", "```", report.storage, "```", ""]
+    path.write_text("\n".join(lines))
+
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"

@@ -1,0 +1,166 @@
+"""Servers the benchmark starts as child processes: the node (`resolver serve`) and the baselines.
+
+Each is started on port 0, awaited until it says where it listens (the baseline's ``PORT n`` line, the node's
+``ports.json``, which the supervisor writes once every worker is ready), and stopped by its PID: SIGTERM,
+then SIGKILL if it has not exited within the deadline. ``cpus`` pins the child (and whatever it forks) to
+those CPUs, so the server and the generator do not share a core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadtest.baselines import Kind
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass
+class Server:
+    """A started server: its process and where it listens."""
+
+    proc: subprocess.Popen[bytes]
+    host: str
+    ports: dict[str, int]
+    workers: tuple[int, ...] = ()  # the node's worker PIDs (from ports.json)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def cpu_s(self) -> float:
+        """CPU seconds used so far by the server and its workers."""
+        return sum(process_cpu_s(pid) for pid in (self.pid, *self.workers))
+
+    def await_idle(self, timeout_s: float = 20.0, window_s: float = 0.25) -> bool:
+        """Wait until the server has stopped working off a backlog (under 10 % of a core for a window)."""
+        deadline = time.monotonic() + timeout_s
+        before = self.cpu_s()
+        while time.monotonic() < deadline:
+            time.sleep(window_s)
+            now = self.cpu_s()
+            if now - before < 0.1 * window_s:
+                return True
+            before = now
+        return False
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(STOP_TIMEOUT_S)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def _pinned(cpus: set[int] | None) -> set[int] | None:
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        return None
+    available = os.sched_getaffinity(0)
+    return None if not cpus <= available else cpus
+
+
+def _popen(argv: list[str], cpus: set[int] | None, **kwargs: object) -> subprocess.Popen[bytes]:
+    """Start ``argv``; the child is pinned by switching our own affinity around the fork."""
+    wanted = _pinned(cpus)
+    before = os.sched_getaffinity(0) if wanted else None
+    try:
+        if wanted:
+            os.sched_setaffinity(0, wanted)
+        return subprocess.Popen(argv, **kwargs)  # type: ignore[call-overload,no-any-return]  # noqa: S603
+    finally:
+        if before is not None:
+            os.sched_setaffinity(0, before)
+
+
+def start_baseline(kind: Kind, *, cpus: set[int] | None = None, delay_ms: float = 0.0,
+                   reply_bytes: int | None = None) -> Server:
+    argv = [sys.executable, "-m", "loadtest.baselines", kind, "--listen", "127.0.0.1:0",
+            "--delay-ms", str(delay_ms)]
+    if reply_bytes is not None:
+        argv += ["--reply-bytes", str(reply_bytes)]
+    proc = _popen(argv, cpus, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    server = Server(proc, "127.0.0.1", {})
+    try:
+        line = _read_line(proc, START_TIMEOUT_S)
+        server.ports["port"] = int(line.split()[1])
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+def _read_line(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
+    """The child's first stdout line, or an error if it exits or stays silent past the timeout."""
+    assert proc.stdout is not None  # noqa: S101 - started with stdout=PIPE just above
+    ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
+    if not ready:
+        raise RuntimeError(f"process {proc.pid} did not report its port within {timeout_s:.0f}s")
+    line = proc.stdout.readline().decode()
+    if not line.startswith("PORT "):
+        raise RuntimeError(f"process {proc.pid} exited or said {line!r} instead of its port")
+    return line
+
+
+def start_node(data_dir: Path, redis_url: str, *, workers: int = 1, cpus: set[int] | None = None,
+               extra: list[str] | None = None, log_path: Path | None = None) -> Server:
+    """`resolver serve` on port 0; returns once ``ports.json`` says every worker is ready."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ports_file = data_dir / "ports.json"
+    ports_file.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "resolver", "serve", "--workers", str(workers),
+            "--handle-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+            "--data-dir", str(data_dir), "--redis-url", redis_url, *(extra or [])]
+    log = open(log_path or data_dir / "node.log", "wb")  # noqa: SIM115 - the child owns it from here
+    try:
+        proc = _popen(argv, cpus, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    finally:
+        log.close()
+    server = Server(proc, "127.0.0.1", {})
+    try:
+        doc = _await_ports(proc, ports_file)
+        server.ports = {"handle": int(str(doc["handle_port"])), "http": int(str(doc["http_port"]))}
+        worker_pids = doc.get("workers")
+        server.workers = tuple(int(p) for p in worker_pids) if isinstance(worker_pids, list) else ()
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+def _await_ports(proc: subprocess.Popen[bytes], ports_file: Path) -> dict[str, object]:
+    # The supervisor replaces ports.json atomically once every worker is ready; polled with a deadline.
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not ports_file.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"resolver serve exited with {proc.returncode}; see {ports_file.parent}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("resolver serve did not write ports.json in time")
+        time.sleep(0.05)
+    doc: dict[str, object] = json.loads(ports_file.read_text())
+    return doc
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu_s(pid: int) -> float:
+    """utime + stime of a process from /proc (0 if it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # fields 14 and 15 of proc(5)

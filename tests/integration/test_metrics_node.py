@@ -1,0 +1,187 @@
+"""The operators' view of a running node: /metrics counters move over UDP, TCP and HTTP (on the HTTP port and
+on ``--metrics-listen``), the cache and storage metrics move, the access log samples, ``/readyz`` and
+``resolver status`` report a Redis stopped by its PID, rate limiting is counted, and ``--no-metrics`` works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from protocol.values import HandleValue
+from resolver.client import resolve_http, resolve_tcp, resolve_udp
+from resolver.demo_data import DEMO_PREFIX, load_demo
+from storage import open_store
+from storage.api import StorageConfig
+from tests.conftest import RedisProcess
+from tests.integration.node import Node, start_node
+
+pytestmark = pytest.mark.slow
+HOST = "127.0.0.1"
+WAIT_S = 20.0
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - our own loopback node
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def scrape(port: int) -> Samples:
+    status, body = get(f"http://{HOST}:{port}/metrics")
+    assert status == 200, body
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(body.decode())
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def wait_metrics(port: int, done: Callable[[Samples], bool]) -> Samples:
+    """Scrape until ``done`` (each worker flushes its counters once a second), bounded by WAIT_S."""
+    deadline = time.monotonic() + WAIT_S
+    samples = scrape(port)
+    while not done(samples) and time.monotonic() < deadline:
+        time.sleep(0.2)  # polling the node's own endpoint for a condition; bounded by the deadline
+        samples = scrape(port)
+    return samples
+
+
+async def load(node: Node, handles: list[str], rounds: int) -> None:
+    port, http_port = node.handle_port, node.http_port
+    for _ in range(rounds):
+        for handle in handles:
+            await resolve_udp(HOST, port, handle)
+            await resolve_tcp(HOST, port, handle)
+            await resolve_http(HOST, http_port, handle)
+
+
+async def seed(url: str, handle_port: int = 2641) -> None:
+    store = await open_store(StorageConfig(redis_url=url))
+    try:
+        await load_demo(store, handle_port)
+    finally:
+        await store.aclose()
+
+
+async def write_one(url: str, handle: str) -> None:
+    store = await open_store(StorageConfig(redis_url=url))
+    try:
+        await store.create(handle, (HandleValue(1, "URL", b"https://example.com/x"),), actor="test")
+    finally:
+        await store.aclose()
+
+
+@pytest.fixture
+def redis_private(redis_launcher: Callable[..., RedisProcess]) -> RedisProcess:
+    server = redis_launcher()
+    asyncio.run(seed(server.url))
+    return server
+
+
+@pytest.fixture
+def node(redis_private: RedisProcess, tmp_path: Path) -> Iterator[Node]:
+    running = start_node(tmp_path / "node", redis_private.url, "--metrics-listen", "127.0.0.1:0",
+                         "--access-log-sample", "1")
+    yield running
+    assert running.stop() == 0, running.log()
+
+
+def test_metrics_move_over_all_transports_and_readyz_sees_redis_stop(
+    node: Node, redis_private: RedisProcess
+) -> None:
+    metrics_port = int(node.ports()["metrics_port"])
+    handles = [f"{DEMO_PREFIX}/demo-url", f"{DEMO_PREFIX}/missing", "99.1/not-homed"]
+    rounds = 3
+    asyncio.run(load(node, handles, rounds))
+    asyncio.run(write_one(redis_private.url, f"{DEMO_PREFIX}/new-one"))
+    n = len(handles) * rounds
+
+    def all_counted(s: Samples) -> bool:
+        return all(value(s, "idnode_resolution_duration_seconds_count", transport=t) == n
+                   for t in ("udp", "tcp", "http")) and value(s, "idnode_change_feed_lag_seconds") > 0
+
+    s = wait_metrics(metrics_port, all_counted)
+    for transport in ("udp", "tcp", "http"):
+        assert value(s, "idnode_resolutions_total", transport=transport, code="success") == rounds, transport
+        assert value(s, "idnode_resolutions_total", transport=transport, code="handle_not_found") == rounds
+        assert value(s, "idnode_resolutions_total", transport=transport, code="server_not_resp") == rounds
+        assert value(s, "idnode_resolution_duration_seconds_count", transport=transport) == n
+    assert value(s, "idnode_cache_lookups_total", result="miss") > 0
+    assert value(s, "idnode_cache_lookups_total", result="hit") > 0
+    assert value(s, "idnode_cache_lookups_total", result="negative_hit") > 0
+    assert value(s, "idnode_cache_entries") > 0
+    assert value(s, "idnode_storage_roundtrip_seconds_count", op="read") > 0
+    assert value(s, "idnode_storage_batch_keys_count") > 0
+    assert value(s, "idnode_change_feed_lag_seconds") > 0
+    assert value(s, "idnode_workers_up") == 2 and value(s, "idnode_workers_expected") == 2
+    assert value(s, "idnode_worker_restarts_total") == 0
+    assert any(name == "idnode_build_info" for name, _ in s)
+    # The same node on the HTTP listener; the access log sampled every resolution (rate 1).
+    on_http_port = scrape(node.http_port)
+    assert value(on_http_port, "idnode_resolutions_total", transport="udp", code="success") == rounds
+    log = node.log()
+    for transport in ("udp", "tcp", "http"):
+        assert f"resolution transport={transport} peer=127.0.0.1 handle={DEMO_PREFIX}/demo-url code=1" in log
+
+    status, body = get(f"http://{HOST}:{metrics_port}/readyz")
+    assert status == 200 and json.loads(body)["failed"] == [], body
+    redis_private.stop()  # by PID
+    status, body = get(f"http://{HOST}:{node.http_port}/readyz")
+    assert status == 503 and json.loads(body)["failed"] == ["redis"], body
+    out = subprocess.run([sys.executable, "-m", "resolver", "status", "--data-dir", str(node.data_dir)],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "workers: 2/2 alive" in out.stdout
+    assert '/readyz: HTTP 503 {"status": "not ready", "failed": ["redis"]' in out.stdout
+    s = wait_metrics(metrics_port, lambda s: value(s, "idnode_storage_errors_total", op="ping") > 0)
+    assert value(s, "idnode_storage_errors_total", op="ping") > 0
+
+
+def test_rate_limited_requests_are_counted_by_transport(redis_url: str, tmp_path: Path) -> None:
+    asyncio.run(seed(redis_url))
+    node = start_node(tmp_path / "node", redis_url, "--resolutions-per-s", "0.001", "--rate-burst", "1",
+                      workers=1)
+    try:
+        handle = f"{DEMO_PREFIX}/demo-url"
+        asyncio.run(load(node, [handle], 3))  # one token per client: nearly all refused
+        s = wait_metrics(node.http_port,
+                         lambda s: value(s, "idnode_rate_limited_total", transport="http") >= 2)
+        for transport in ("udp", "tcp", "http"):
+            assert value(s, "idnode_rate_limited_total", transport=transport) >= 2, transport
+        assert value(s, "idnode_resolutions_total", transport="udp", code="server_too_busy") >= 2
+    finally:
+        assert node.stop() == 0, node.log()
+
+
+def test_no_metrics_still_serves_and_reports_health(redis_url: str, tmp_path: Path) -> None:
+    asyncio.run(seed(redis_url))
+    node = start_node(tmp_path / "node", redis_url, "--no-metrics", workers=1)
+    try:
+        message: Any = asyncio.run(resolve_udp(HOST, node.handle_port, f"{DEMO_PREFIX}/demo-url"))
+        assert int(message.header.response_code) == 1
+        assert get(f"http://{HOST}:{node.http_port}/metrics")[0] == 404
+        assert get(f"http://{HOST}:{node.http_port}/healthz")[0] == 200
+        status, body = get(f"http://{HOST}:{node.http_port}/readyz")
+        assert status == 200, body
+        assert not (node.data_dir / "metrics").exists()
+    finally:
+        assert node.stop() == 0, node.log()

@@ -1,0 +1,55 @@
+"""The `loadtest` command as a user runs it: a run with a report, and Ctrl-C that still writes the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from loadtest.processes import Server
+
+LOADTEST = [sys.executable, "-m", "loadtest.cli"]
+
+
+def test_run_prints_the_summary_and_writes_the_report(tcp_echo: Server, tmp_path: Path) -> None:
+    target = f"tcp://127.0.0.1:{tcp_echo.ports['port']}"
+    done = subprocess.run(
+        [*LOADTEST, "run", "--target", target, "--rate", "100", "--duration", "1", "--key-count", "100",
+         "--connections", "2", "--report", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "sent 100  answered 100  errors 0  timeouts 0" in done.stdout
+    assert "p99.9" in done.stdout
+    assert json.loads((tmp_path / "run.json").read_text())["answered"] == 100
+
+
+def test_ctrl_c_stops_cleanly_and_still_writes_the_report(udp_echo: Server, tmp_path: Path) -> None:
+    target = f"udp://127.0.0.1:{udp_echo.ports['port']}"
+    proc = subprocess.Popen(
+        [*LOADTEST, "run", "--target", target, "--rate", "100", "--duration", "60", "--key-count", "100",
+         "--report", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        # The first progress line says the run is under way.
+        ready, _, _ = select.select([proc.stderr], [], [], 30)
+        assert ready, "no progress line"
+        assert "sent" in proc.stderr.readline()
+        os.kill(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert "(interrupted)" in out
+    data = json.loads((tmp_path / "run.json").read_text())
+    assert data["interrupted"] is True
+    assert 0 < data["sent"] < 6_000
+    assert data["sent"] == data["answered"] + data["errors"] + data["timeouts"]

@@ -1,0 +1,97 @@
+"""The generator against real servers: counts add up, latency is measured from the intended send time.
+
+Low rates and short runs: these check the measurement, not performance (no timing assertions beyond the
+known delay injected by the test server, which the generator must see).
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from loadtest.clients import Scheme, Target
+from loadtest.processes import Server, start_baseline
+from loadtest.runner import RunSpec
+from loadtest.session import GeneratorFailed, run_load
+from loadtest.workloads import KeySpec
+
+KEYS = KeySpec(count=1_000)
+
+
+def _spec(scheme: Scheme, server: Server, **kw: object) -> RunSpec:
+    options: dict[str, object] = {"rate": 200.0, "duration_s": 1.0, "keys": KEYS, "connections": 2}
+    options.update(kw)
+    return RunSpec(Target(scheme, server.host, server.ports["port"]), **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("scheme", "fixture", "code"), [
+    ("udp", "udp_echo", "RC 1 SUCCESS"), ("tcp", "tcp_echo", "RC 1 SUCCESS"), ("http", "http_hello", "HTTP 200"),
+])
+def test_every_request_is_answered_once_against_a_baseline(
+    scheme: Scheme, fixture: str, code: str, request: pytest.FixtureRequest
+) -> None:
+    server: Server = request.getfixturevalue(fixture)
+    result = run_load(_spec(scheme, server))
+    t = result.tally
+    assert t.sent == 200
+    assert result.consistent
+    assert (t.answered, t.errors, t.timeouts) == (200, 0, 0)
+    assert t.codes == {code: 200}
+    assert t.histogram.count == 200
+    assert sum(s.sent for s in t.timeline) == 200
+    assert sum(s.answered for s in t.timeline) == 200
+
+
+def test_processes_split_the_rate_and_their_histograms_merge(udp_echo: Server) -> None:
+    result = run_load(_spec("udp", udp_echo, rate=300.0, processes=3, connections=3))
+    t = result.tally
+    assert t.sent == 300
+    assert t.answered + t.errors + t.timeouts == 300
+    assert t.histogram.count == t.answered
+
+
+@pytest.mark.parametrize("scheme", ["udp", "tcp", "http"])
+def test_latency_includes_a_known_server_delay(scheme: Scheme) -> None:
+    kind = {"udp": "udp-echo", "tcp": "tcp-echo", "http": "http-hello"}[scheme]
+    server = start_baseline(kind, delay_ms=20.0)  # type: ignore[arg-type]
+    try:
+        result = run_load(_spec(scheme, server, rate=100.0))
+    finally:
+        server.stop()
+    s = result.summary
+    assert result.tally.answered == 100
+    # Every answer is held back 20 ms, so nothing can be faster; the median sits just above 20 ms.
+    assert result.tally.histogram.min_us >= 20_000 * 0.99
+    assert 20_000 * 0.99 <= s.p50_us <= 40_000
+
+
+def test_a_silent_udp_target_gives_timeouts_that_still_add_up() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:  # bound, never answers
+        sink.bind(("127.0.0.1", 0))
+        port = sink.getsockname()[1]
+        spec = RunSpec(Target("udp", "127.0.0.1", port), 100.0, 0.5, keys=KEYS, timeout_s=0.3)
+        result = run_load(spec)
+    t = result.tally
+    assert t.sent == 50
+    assert (t.answered, t.timeouts) == (0, 50)
+    assert result.consistent
+
+
+def test_an_unreachable_tcp_target_fails_the_run() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound but not listening: connections are refused
+        with pytest.raises(GeneratorFailed, match="Connection|refused|Errno"):
+            run_load(RunSpec(Target("tcp", "127.0.0.1", port), 100.0, 0.5, keys=KEYS))
+
+
+@pytest.mark.parametrize("text", ["udp://127.0.0.1:2641", "tcp://[::1]:2641", "http://localhost:8000"])
+def test_targets_parse_and_print_back(text: str) -> None:
+    assert str(Target.parse(text)) == text
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1:2641", "ftp://h:1", "udp://h:port"])
+def test_bad_targets_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="target|scheme"):
+        Target.parse(text)
