@@ -32,6 +32,7 @@ KINDS: tuple[Kind, ...] = ("udp-echo", "tcp-echo", "http-hello")
 DEFAULT_REPLY_BYTES = 420  # about the size of a seeded record's resolution response (loadtest.seed)
 
 _U32 = struct.Struct(">I")
+_MIN_REPLY = ENVELOPE_SIZE + HEADER_SIZE + 8 + 4  # envelope, header, empty handle + count, credential
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +45,20 @@ class BaselineOptions:
 
 
 def echo_reply(request: bytes, reply_bytes: int) -> bytes | None:
-    """A response-sized answer to a Handle request: its envelope and header, RC_SUCCESS, a zero body."""
+    """A response-sized answer to a Handle request: its envelope and header, RC_SUCCESS, and a valid
+    resolution body (a handle of filler bytes, no values: §8.4) so the generator's sampled decode accepts it.
+    """
     if len(request) < ENVELOPE_SIZE + HEADER_SIZE:
         return None  # unparseable: no reply, as the node does for UDP (STYLE 10)
-    length = max(reply_bytes, ENVELOPE_SIZE + HEADER_SIZE + 4) - ENVELOPE_SIZE
+    length = max(reply_bytes, _MIN_REPLY) - ENVELOPE_SIZE
     body_length = length - HEADER_SIZE - 4
+    filler = body_length - 8
     reply = bytearray(request[: ENVELOPE_SIZE + HEADER_SIZE])
     _U32.pack_into(reply, 16, length)  # envelope MessageLength (handle-protocol.md §3)
     _U32.pack_into(reply, ENVELOPE_SIZE + 4, ResponseCode.SUCCESS)  # header ResponseCode (§4)
     _U32.pack_into(reply, ENVELOPE_SIZE + 20, body_length)  # header BodyLength
-    return bytes(reply) + bytes(body_length + 4)  # body, CredentialLength 0
+    body = _U32.pack(filler) + b"x" * filler + _U32.pack(0)  # UTF8 handle, value count 0
+    return bytes(reply) + body + _U32.pack(0)  # CredentialLength 0 (§10)
 
 
 class _Delayer:

@@ -156,6 +156,8 @@ def _run(server: Server, spec: RunSpec) -> RunResult:
     # before the next run, or the next run measures the previous one.
     server.await_idle()
     result = run_load(spec)
+    if result.interrupted:
+        raise KeyboardInterrupt  # Ctrl-C stops the whole benchmark; the finally blocks stop every server
     s = result.summary
     print(f"  offered {spec.rate:>9,.0f}/s  answered {result.steady_throughput:>9,.0f}/s  "
           f"p99 {s.p99_us / 1000:.2f} ms  sent/answered/errors/timeouts {result.tally.sent}/"
@@ -182,3 +184,22 @@ def storage_figures(options: BenchOptions) -> str:
         return f"storage benchmark did not run: {exc}"
     text = done.stdout.strip() or done.stderr.strip()[-2000:]
     return f"$ python -m loadtest.storagebench --count {count} --ndjson-count {count // 4}\n{text}"
+
+
+def measure_baseline(kind: Kind, seconds: float) -> int:
+    """`loadtest baseline KIND --measure S`: the floor of this machine and the generator's ceiling."""
+    scenario = next(s for s in SCENARIOS if s.server == kind)
+    options = BenchOptions(output=Path(os.devnull), scenario_s=seconds, count=1_000)
+    with affinity(SERVER_CPUS):
+        server = start_baseline(kind)
+    try:
+        with affinity(GENERATOR_CPUS):
+            m = measure(options, scenario, {kind: server})
+    finally:
+        server.stop()
+    s = m.half.summary
+    sent_rate = m.probe.tally.sent / m.probe.elapsed_s if m.probe.elapsed_s else 0.0
+    print(f"{scenario.name}: max {m.max_rate:,.0f}/s (server CPU {m.server_cpu:.0%}); at half the max "
+          f"p50 {s.p50_us / 1000:.2f} p99 {s.p99_us / 1000:.2f} p99.9 {s.p999_us / 1000:.2f} ms; "
+          f"the generator sent {sent_rate:,.0f}/s when offered {m.probe.spec.rate:,.0f}/s")
+    return 0

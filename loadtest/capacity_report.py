@@ -23,11 +23,13 @@ def summarise(result: CapacityResult) -> str:
         return f"SLO {result.slo} did not hold even at the first step ({result.steps[0].reason})"
     rate = result.sustainable_rate
     day = per_day(rate)
+    floor = "" if any(not s.holds for s in result.steps) else (
+        f"\n(the SLO never broke within {len(result.steps)} steps: the capacity is at least this)")
     return (f"highest sustainable rate under {result.slo}: {rate:,.0f}/s "
             f"(offered {best.rate:,.0f}/s)\n"
             f"= {day:,.0f} resolutions per day at that rate all day; "
             f"{day / TARGET_PER_DAY:.2f}x the 300,000,000/day target "
-            f"(which averages {TARGET_PER_DAY / 86_400:,.0f}/s)")
+            f"(which averages {TARGET_PER_DAY / 86_400:,.0f}/s){floor}")
 
 
 def capacity_json(result: CapacityResult) -> dict[str, object]:

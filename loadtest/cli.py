@@ -91,6 +91,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     from loadtest.baselines import main as serve_baseline
 
+    if args.measure:
+        from loadtest.bench import measure_baseline
+
+        return measure_baseline(args.kind, args.measure)
     argv = [args.kind, "--listen", args.listen, "--reply-bytes", str(args.reply_bytes)]
     return serve_baseline(argv)
 
@@ -148,6 +152,8 @@ def _baseline_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=("udp-echo", "tcp-echo", "http-hello"))
     p.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (port 0 picks a free one)")
     p.add_argument("--reply-bytes", type=int, default=420, help="size of each Handle echo reply")
+    p.add_argument("--measure", type=float, metavar="SECONDS",
+                   help="instead of serving: start it, measure its maximum rate and latencies, and stop")
     p.set_defaults(handler=cmd_baseline)
 
 
@@ -165,8 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     args.argv = args_list
     handler: Handler = args.handler
+    from loadtest.session import GeneratorFailed
+
     try:
         return handler(args)
+    except GeneratorFailed as exc:
+        print(f"loadtest: the run failed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -8,6 +8,7 @@ naming the prefix's admin. Names come from ``workloads.key_name`` so a run finds
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import multiprocessing
 import time
@@ -24,6 +25,7 @@ from protocol.values import HandleValue
 from storage import open_store
 from storage.api import PrefixRecord, PrefixStatus, StorageConfig
 from storage.bulk import bulk_put
+from storage.embedded import resolve_redis_url
 
 ACTOR = "loadtest-seed"
 PROGRESS_CHUNK = 50_000
@@ -102,11 +104,26 @@ def seed_parallel(
     config: StorageConfig, prefix: str, count: int, *, processes: int = 2, batch: int = 2_000,
     on_progress: Callable[[int], None] | None = None,
 ) -> SeedResult:
-    """Split the range over ``processes`` (building records is CPU work in Python; Redis is not the limit)."""
+    """Split the range over ``processes`` (building records is CPU work in Python; Redis is not the limit).
+
+    The Redis URL is resolved once here: with the embedded default, this process starts (and at the end
+    stops) the server, so no worker can stop it under another.
+    """
+    url, owner = resolve_redis_url(config)
+    shared = dataclasses.replace(config, redis_url=url)
     began = time.monotonic()
+    try:
+        written = _seed_in_processes(shared, prefix, count, processes, batch, on_progress)
+    finally:
+        if owner is not None:
+            owner.stop()
+    return SeedResult(written, time.monotonic() - began)
+
+
+def _seed_in_processes(config: StorageConfig, prefix: str, count: int, processes: int, batch: int,
+                       on_progress: Callable[[int], None] | None) -> int:
     if processes <= 1:
-        result = asyncio.run(seed(config, prefix, count, batch=batch, on_progress=on_progress))
-        return SeedResult(result.count, time.monotonic() - began)
+        return asyncio.run(seed(config, prefix, count, batch=batch, on_progress=on_progress)).count
     share = -(-count // processes)
     slices = [(config, prefix, start, min(share, count - start), batch) for start in range(0, count, share)]
     # A process pool raises BrokenProcessPool if a worker dies, instead of waiting for it for ever.
@@ -114,4 +131,4 @@ def seed_parallel(
         written = sum(pool.map(_seed_slice, *zip(*slices, strict=True)))
     if on_progress is not None:
         on_progress(written)
-    return SeedResult(written, time.monotonic() - began)
+    return written

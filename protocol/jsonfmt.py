@@ -41,6 +41,7 @@ __all__ = [
     "format_time",
     "parse_time",
     "permissions_to_json",
+    "plain_value_fields",
     "value_from_json",
     "value_to_json",
     "values_from_json",
@@ -131,10 +132,74 @@ def format_time(seconds: int) -> str:
 
 def values_from_json(obj: Any, *, path: str = "values") -> list[HandleValue]:
     items = expect_list(obj, path)
-    return [value_from_json(item, path=f"{path}[{i}]") for i, item in enumerate(items)]
+    values: list[HandleValue] = []
+    for i, item in enumerate(items):
+        value = _common_value(item)
+        # The item's path string is built only for the checked reader (the one that can raise).
+        values.append(_checked_value(item, f"{path}[{i}]") if value is None else value)
+    return values
 
 
 def value_from_json(obj: Any, *, path: str = "values[0]") -> HandleValue:
+    value = _common_value(obj)
+    return _checked_value(obj, path) if value is None else value
+
+
+def _common_value(obj: Any) -> HandleValue | None:
+    fields = plain_value_fields(obj)
+    return None if fields is None else HandleValue(*fields)
+
+
+def plain_value_fields(obj: Any) -> tuple[int, str, bytes, int] | None:
+    """(index, type, data, ttl) of a value in the common, valid shape, read without building path strings
+    (an NDJSON import reads millions): ``index``, non-empty ``type``, string or base64 ``data``, an optional
+    integer ``ttl``, no permissions, timestamp or references (so every other field is at its default).
+    None for anything else, which the strict reader then reads, so every error (and every rarer form)
+    comes from that one reader with its exact message.
+    """
+    if type(obj) is not dict:
+        return None
+    index, value_type, ttl = obj.get("index"), obj.get("type"), obj.get("ttl", DEFAULT_TTL_S)
+    if (
+        type(index) is not int or not 1 <= index <= U32_MAX
+        or type(value_type) is not str or not value_type
+        or type(ttl) is not int or not 0 <= ttl <= U32_MAX
+        or not _COMMON_KEYS.issuperset(obj)
+        or obj.get("references", _NO_REFS) != _NO_REFS
+    ):
+        return None
+    data = _common_data(obj.get("data"))
+    return None if data is None else (index, value_type, data, ttl)
+
+
+def _common_data(obj: Any) -> bytes | None:
+    if type(obj) is dict and len(obj) == 2:
+        fmt, text = obj.get("format"), obj.get("value")
+        if type(text) is not str:
+            return None
+        if fmt == "string":
+            obj = text
+        elif fmt == "base64" and text.isascii():
+            try:
+                return base64.b64decode(text, validate=True)
+            except ValueError:  # binascii.Error is a ValueError
+                return None
+        else:
+            return None
+    if type(obj) is str:
+        try:
+            return obj.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return None
+
+
+# The members ``plain_value_fields`` reads; any other (permissions, timestamp, unknown) means the strict path.
+_COMMON_KEYS = frozenset(("index", "type", "data", "ttl", "references"))
+_NO_REFS: list[Any] = []
+
+
+def _checked_value(obj: Any, path: str) -> HandleValue:
     obj = expect_object(obj, path)
     value_type = expect_str(member(obj, "type", path), f"{path}.type", non_empty=True)
     ttl, ttl_type = _ttl_from_json(obj.get("ttl", DEFAULT_TTL_S), f"{path}.ttl")

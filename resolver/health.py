@@ -118,6 +118,7 @@ def fetch_readyz(base_url: str, timeout_s: float = 2.0) -> tuple[int, dict[str, 
         with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - scheme checked above
             return int(resp.status), json.loads(resp.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+        with exc:  # it holds the response's socket
+            return exc.code, json.loads(exc.read() or b"{}")
     except (OSError, ValueError) as exc:
         return 0, {"status": "unreachable", "failed": ["http"], "detail": str(exc)}

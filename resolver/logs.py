@@ -107,3 +107,24 @@ def log_handle_access(
     """One sampled Handle (TCP/UDP) access line: the handle and code are read from the messages only now."""
     seconds = perf_counter() - started
     access.log(transport, peer, request_handle(request), response_code_of(response), seconds)
+
+
+class LogThrottle:
+    """At most one line per ``interval_s`` for a repeating error (an outage must not flood the log); the line
+    says how many were held back since the last one."""
+
+    __slots__ = ("_interval_s", "_next_at", "suppressed")
+
+    def __init__(self, interval_s: float = 5.0) -> None:
+        self._interval_s = interval_s
+        self._next_at = 0.0
+        self.suppressed = 0
+
+    def ready(self, now: float) -> int | None:
+        """None: stay quiet (counted); else log now, and the int is how many were held back before."""
+        if now < self._next_at:
+            self.suppressed += 1
+            return None
+        held, self.suppressed = self.suppressed, 0
+        self._next_at = now + self._interval_s
+        return held

@@ -140,6 +140,19 @@ class TransportStats:
         latency.counts[bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
         latency.sum += seconds
 
+    def finish_batch(self, answers: list[bytes], started: float) -> None:
+        """Handle answers sent in one write (pipelined TCP) for requests read at ``started``: they share one
+        clock read and one latency, which is also the truth, since they leave together."""
+        seconds = perf_counter() - started
+        codes = self.codes
+        for message in answers:
+            code = message[_CODE_HI] << 8 | message[_CODE_LO]
+            codes[code] = codes.get(code, 0) + 1
+        n = len(answers)
+        latency = self.latency
+        latency.counts[bisect_left(LATENCY_BUCKETS_S, seconds)] += n
+        latency.sum += seconds * n
+
     def take_codes(self) -> dict[int, int]:
         """Resolutions by response code since the last take."""
         codes, self.codes = self.codes, {}

@@ -71,6 +71,10 @@ class WorkerObservation:
 
         return add
 
+    def count_requests(self, app: web.Application) -> None:
+        """Count another app's requests (the admin listener's): writes, rate limiting, in flight."""
+        install(app, self.stats, None)
+
     def ops_app(self, ping: Ping) -> web.Application:
         """The app for the ``--metrics-listen`` socket: only /metrics, /healthz, /readyz."""
         return build_ops_app(ping=ping, data_dir=self.settings.data_dir, before_scrape=self._flush(),

@@ -7,6 +7,8 @@ node: there is no authentication on resolution, so every answer is public-only w
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -15,10 +17,13 @@ from protocol.filtering import public_only, select_values
 from protocol.handle import Identifier, prefix_handle
 from resolver.cache import CacheEntry, ResolutionCache
 from resolver.loader import RecordLoader
+from resolver.logs import LogThrottle
 from resolver.registry import PrefixRegistry
 from storage.api import HandleStore, PrefixRecord, PrefixStatus, Record, StorageUnavailable
 
 RC = ResponseCode
+log = logging.getLogger(__name__)
+_UNAVAILABLE_LOG = LogThrottle()  # ops work: an outage logs one line per interval per worker, with its cause
 # Location types a prefix referral carries (TI core/Common.java LOCATION_TYPES, handle-protocol.md §8.6, §13).
 LOCATION_TYPES = frozenset(
     ("HS_SITE", "HS_SITE.6", "HS_SITE.PREFIX", "HS_NA_DELEGATE", "HS_SERV", "HS_SERV.PREFIX")
@@ -57,6 +62,12 @@ def _filtered(values: Record, indexes: Sequence[int], types: Sequence[str]) -> R
 
 def _referral_values(record: PrefixRecord) -> Record:
     return tuple(v for v in public_only(record.values) if v.type.upper() in LOCATION_TYPES)
+
+
+def _log_unavailable(exc: StorageUnavailable) -> None:
+    held = _UNAVAILABLE_LOG.ready(time.monotonic())
+    if held is not None:
+        log.warning("storage read failed (%d more since the last line): %s", held, exc, exc_info=exc)
 
 
 class Resolver:
@@ -99,6 +110,7 @@ class Resolver:
         try:
             values = await self.loader.load(ident.key)
         except StorageUnavailable as exc:
+            _log_unavailable(exc)
             return Resolution(RC.ERROR, CacheEntry("", None, 0.0), message=f"storage unavailable: {exc}")
         if generation == self.cache.generation:
             entry = self.cache.put(ident.key, values, now)

@@ -82,20 +82,23 @@ class HandleTcpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = self._last_active = self._loop.time()
+        stats = self.stats
+        started = perf_counter() if stats is not None or self.access is not None else 0.0
         self.framer.receive_data(data)
         out: list[bytes] = []
         try:
-            self._drain_framer(now, out)
+            self._drain_framer(now, out, started)
         except ProtocolError as exc:
             out.append(framing_error(str(exc)))
             self._write(out)
             self.close()
-            return
-        self._write(out)
+        else:
+            self._write(out)
+        if stats is not None and out:
+            stats.finish_batch(out, started)  # ops work: the answers of one read leave in one write
 
-    def _drain_framer(self, now: float, out: list[bytes]) -> None:
-        framer, respond_now, stats, access = self.framer, self.responder.respond_now, self.stats, self.access
-        started = perf_counter() if stats is not None or access is not None else 0.0
+    def _drain_framer(self, now: float, out: list[bytes], started: float) -> None:
+        framer, respond_now, access = self.framer, self.responder.respond_now, self.access
         while self.in_flight < self.max_in_flight:
             message = framer.next_message()
             if message is NEED_DATA:
@@ -107,8 +110,6 @@ class HandleTcpProtocol(asyncio.Protocol):
                 result = framing_error("internal error")  # RC 4: the message could not be processed
             if isinstance(result, bytes):
                 out.append(result)  # a finished Handle/TCP resolution (hot or decided without I/O)
-                if stats is not None:
-                    stats.finish_message(result, started)
                 if access is not None and access.sampled():
                     log_handle_access(access, "tcp", self._client, message, result, started)
             elif result is not None:

@@ -146,7 +146,9 @@ async def _start_servers(
     tls = server_ssl_context(settings)
     await web.SockSite(out.runner, sockets.http, ssl_context=tls).start()
     if sockets.admin is not None:
-        out.admin_runner = web.AppRunner(build_admin_app(settings, resolver.store), access_log=None,
+        admin_app = build_admin_app(settings, resolver.store)
+        obs.count_requests(admin_app)  # ops work: writes and rate limiting on the admin listener too
+        out.admin_runner = web.AppRunner(admin_app, access_log=None,
                                          handle_signals=False, shutdown_timeout=settings.shutdown_deadline_s)
         await out.admin_runner.setup()
         await web.SockSite(out.admin_runner, sockets.admin, ssl_context=tls).start()

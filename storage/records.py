@@ -9,7 +9,7 @@ cmsgpack would turn bytes into strings), so the script and this module share onl
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -23,6 +23,11 @@ _DEFAULTS: tuple[Any, ...] = ("", b"", DEFAULT_TTL_S, int(TTLType.RELATIVE), int
 
 
 _BIN_PACKER = msgpack.Packer(use_bin_type=True)  # reused: packb() would build a Packer per value
+_unpackb = msgpack.unpackb
+_TTL_TYPES = cast("dict[int, TTLType]", TTLType._value2member_map_)
+_PERMISSIONS = cast("dict[int, Permission]", Permission._value2member_map_)
+_DECODED: dict[tuple[int, bytes], HandleValue] = {}  # decode_value's shared values
+_DECODED_MAX = 16_384  # ~100 B of blob and key per entry: a few MB per worker at most
 
 
 class RecordFormatError(ValueError):
@@ -53,19 +58,44 @@ def _head(value: HandleValue, count: int) -> list[Any]:
 
 
 def decode_value(index: int, blob: bytes) -> HandleValue:
-    fields = msgpack.unpackb(blob, raw=False)
-    full = list(fields) + list(_DEFAULTS[len(fields) :])
-    type_, data, ttl, ttl_type, perms, timestamp, refs = full
+    """The value of one blob. Values are immutable, so equal (index, blob) pairs share one decoded object:
+    the cold-cache read path decodes every value it serves, and HS_ADMIN and template attributes repeat."""
+    value = _DECODED.get((index, blob))
+    return _remember(index, blob) if value is None else value
+
+
+def _remember(index: int, blob: bytes) -> HandleValue:
+    value = _decode_value(int(index), _as_bytes(blob))
+    if len(_DECODED) >= _DECODED_MAX:
+        _DECODED.clear()  # bounded; dropping everything at once is cheaper than tracking recency
+    _DECODED[(index, blob)] = value
+    return value
+
+
+def _decode_value(index: int, blob: bytes) -> HandleValue:
+    fields = _unpackb(blob, raw=False)
+    count = len(fields)
+    if count == 2:  # the common shape: type and data, every other field at its default
+        return HandleValue(index, fields[0], _as_bytes(fields[1]))
+    if count < len(_DEFAULTS):
+        fields = (*fields, *_DEFAULTS[count:])
+    type_, data, ttl, ttl_type, perms, timestamp, refs = fields
+    ttl_kind = _TTL_TYPES.get(ttl_type)  # dict lookups instead of EnumType.__call__ per value
+    permissions = _PERMISSIONS.get(perms)
     return HandleValue(
-        index=index,
-        type=type_,
-        data=bytes(data),
-        ttl=ttl,
-        ttl_type=TTLType(ttl_type),
-        permissions=Permission(perms),
-        timestamp=timestamp,
-        references=tuple(ValueReference(handle=h, index=i) for h, i in refs),
+        index,
+        type_,
+        _as_bytes(data),
+        ttl,
+        TTLType(ttl_type) if ttl_kind is None else ttl_kind,
+        Permission(perms) if permissions is None else permissions,
+        timestamp,
+        tuple(ValueReference(handle=h, index=i) for h, i in refs) if refs else (),
     )
+
+
+def _as_bytes(data: Any) -> bytes:
+    return data if type(data) is bytes else bytes(data)
 
 
 def encode_pairs(values: Iterable[HandleValue]) -> bytes:
@@ -82,15 +112,33 @@ def encode_record(values: Iterable[HandleValue]) -> bytes:
     return _V1 + encode_pairs(values)
 
 
+def encode_plain_record(values: Iterable[tuple[int, str, bytes, int]]) -> bytes:
+    """``encode_record`` of values given as (index, type, data, ttl) whose other fields are at their defaults
+    (relative TTL, default permissions, no timestamp, no references): the same bytes, without building
+    ``HandleValue`` objects first (the NDJSON import's common shape, ``protocol.jsonfmt.plain_value_fields``).
+    """
+    pack = _BIN_PACKER.pack
+    flat: list[Any] = []
+    for index, value_type, data, ttl in values:
+        flat += [index, pack([value_type, data] if ttl == DEFAULT_TTL_S else [value_type, data, ttl])]
+    packed: bytes = msgpack.packb(flat, use_bin_type=False)  # as encode_pairs: Lua cmsgpack reads no bin
+    return _V1 + packed
+
+
 def decode_record(raw: bytes) -> tuple[HandleValue, ...]:
     if raw[:1] != _V1:
         raise RecordFormatError(f"unknown record version {raw[:1]!r}")
     try:
         # raw=True: the Lua scripts re-pack blobs as msgpack str, so read both str and bin as bytes.
-        flat = msgpack.unpackb(raw[1:], raw=True)
+        flat = _unpackb(memoryview(raw)[1:], raw=True)
         if isinstance(flat, dict):  # cmsgpack packs an empty Lua table as a map
-            flat = []
-        return tuple(decode_value(int(flat[i]), bytes(flat[i + 1])) for i in range(0, len(flat), 2))
+            return ()
+        if len(flat) % 2:
+            raise ValueError("odd number of index/blob items")
+        pairs = iter(flat)
+        memo = _DECODED
+        # Inlined decode_value: this loop runs for every value of every record read on a cache miss.
+        return tuple([memo.get(key) or _remember(*key) for key in zip(pairs, pairs, strict=False)])
     except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
         raise RecordFormatError(f"damaged record: {exc}") from exc
 

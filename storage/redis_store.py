@@ -31,6 +31,7 @@ from storage.api import (
 )
 from storage.batcher import ReadBatcher
 from storage.client import Client, pubsub_client, unavailable_on_error
+from storage.cluster import RedisCluster
 from storage.embedded import EmbeddedRedis
 from storage.feed import entry_from_stream, publish_change
 from storage.scan import PrefixScanner
@@ -63,6 +64,9 @@ class RedisStore:
         self._put_doc = client.register_script(scripts.PUT_DOC)
         self._delete_doc = client.register_script(scripts.DELETE_DOC)
         self.bulk_script = client.register_script(scripts.BULK_PUT)  # used by storage.bulk
+        # Standalone reads go out as one script call (scripts.READ_MANY); a cluster pipelines HGETs.
+        cluster = isinstance(client, RedisCluster)
+        self._read_many = None if cluster else client.register_script(scripts.READ_MANY)
         self._scanner = PrefixScanner(client, buckets)
         self._closed = asyncio.Event()
         # The cluster client fails instead of waiting when its per-node pool is full: bound writers here.
@@ -79,17 +83,23 @@ class RedisStore:
 
     # --- reads ---------------------------------------------------------------------------------
     async def get(self, handle: str) -> Record | None:
-        return await asyncio.shield(self._batcher.get(handle))
+        return await self._batcher.get(handle)
 
     async def get_many(self, handles: Sequence[str]) -> list[Record | None]:
         return await self._batcher.get_many(handles)
 
     async def _fetch(self, handles: Sequence[str]) -> list[Record | None]:
+        buckets = self.buckets
+        buckets_of = [keys.record_key(handle, buckets) for handle in handles]
+        fields = [keys.record_field(handle) for handle in handles]
         with self._observed("read", len(handles)), unavailable_on_error():
-            pipe = self._client.pipeline(transaction=False)
-            for handle in handles:
-                pipe.hget(keys.record_key(handle, self.buckets), keys.record_field(handle))
-            raws: list[bytes | None] = await pipe.execute()
+            if self._read_many is None:  # cluster: one script may only touch one slot, so pipeline HGETs
+                pipe = self._client.pipeline(transaction=False)
+                for bucket, field in zip(buckets_of, fields, strict=True):
+                    pipe.hget(bucket, field)
+                raws: list[bytes | None] = await pipe.execute()
+            else:
+                raws = await self._read_many(keys=buckets_of, args=fields)
         return [None if raw is None else _decode(raw) for raw in raws]
 
     @contextlib.contextmanager

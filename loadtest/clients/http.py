@@ -3,12 +3,14 @@
 A raw client over ``asyncio.Protocol`` rather than aiohttp's ClientSession, whose per-request overhead (a
 task, a response object, header parsing) would make the generator the ceiling it is meant to measure.
 HTTP/1.1 answers pipelined requests in order, so each connection keeps a FIFO of intended send times.
-Responses must carry Content-Length (aiohttp's json responses do); anything else is a framing error.
+Responses must carry Content-Length (aiohttp's json responses do); anything else is a framing error. One
+body in ``SAMPLE_EVERY`` is parsed as JSON and must carry ``responseCode``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections import deque
@@ -16,16 +18,29 @@ from typing import cast
 from urllib.parse import quote
 
 from loadtest.clients import Target
+from loadtest.handlewire import Sampler
 from loadtest.tally import Tally
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 _MAX_HEAD = 65_536
+MALFORMED = -1  # status stand-in for a body the sampled check rejected
+
+
+def _json_object(body: bytes) -> bool:
+    """Every answer of the Handle REST API is a JSON object with a responseCode (http-apis.md §1.1)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and "responseCode" in doc
 
 
 class _Connection(asyncio.Protocol):
     def __init__(self, tally: Tally) -> None:
         self.tally = tally
         self.fifo: deque[list[float]] = deque()  # [intended, 1.0 once counted as a timeout]
+        self.live = 0  # entries of the FIFO not yet counted as timed out
+        self.sampler = Sampler()
         self.buffer = bytearray()
         self.outgoing: list[bytes] = []
         self.transport: asyncio.Transport | None = None
@@ -53,7 +68,10 @@ class _Connection(asyncio.Protocol):
             end = head_end + 4 + int(match.group(1))
             if len(buf) < end:
                 break
-            self._on_response(int(buf[start + 9 : start + 12]), now)
+            status = int(buf[start + 9 : start + 12])
+            if self.sampler.due() and not _json_object(bytes(buf[head_end + 4 : end])):
+                status = MALFORMED
+            self._on_response(status, now)
             start = end
         del buf[:start]
 
@@ -62,10 +80,16 @@ class _Connection(asyncio.Protocol):
             self.tally.on_error(now, "http-unexpected-response")
             return
         intended, timed_out = self.fifo.popleft()
-        if not timed_out:
+        if timed_out:
+            return
+        self.live -= 1
+        if status == MALFORMED:
+            self.tally.on_error(now, "malformed-response")
+        else:
             self.tally.on_answer(intended, now, f"HTTP {status}")
 
     def _fail(self, now: float, kind: str) -> None:
+        self.live = 0
         while self.fifo:
             if not self.fifo.popleft()[1]:
                 self.tally.on_error(now, kind)
@@ -76,8 +100,11 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self._fail(time.monotonic(), "connection-lost")
 
-    def live(self) -> int:
-        return sum(1 for entry in self.fifo if not entry[1])
+    def time_out(self, entry: list[float], tally: Tally, now: float) -> None:
+        if not entry[1]:
+            entry[1] = 1.0
+            self.live -= 1
+            tally.on_timeout(now)
 
 
 class HttpClient:
@@ -106,6 +133,7 @@ class HttpClient:
             self.tally.on_error(now, "connection-closed")
             return
         conn.fifo.append([intended, 0.0])
+        conn.live += 1
         path = quote(name, safe="/.-_~")
         conn.outgoing.append(b"GET /api/handles/" + path.encode() + b" HTTP/1.1\r\n" + self._host)
 
@@ -123,19 +151,15 @@ class HttpClient:
             for entry in conn.fifo:
                 if entry[0] > cutoff:
                     break
-                if not entry[1]:
-                    entry[1] = 1.0
-                    self.tally.on_timeout(now)
+                conn.time_out(entry, self.tally, now)
 
     def in_flight(self) -> int:
-        return sum(c.live() for c in self.connections)
+        return sum(c.live for c in self.connections)
 
     def abandon(self, now: float) -> None:
         for conn in self.connections:
             for entry in conn.fifo:
-                if not entry[1]:
-                    entry[1] = 1.0
-                    self.tally.on_timeout(now)
+                conn.time_out(entry, self.tally, now)
 
     async def aclose(self) -> None:
         for conn in self.connections:

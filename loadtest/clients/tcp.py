@@ -12,7 +12,7 @@ from typing import cast
 
 from loadtest.clients import Target
 from loadtest.clients.pending import Pending, RequestIds, code_label
-from loadtest.handlewire import encode_resolution_request, peek_reply
+from loadtest.handlewire import Sampler, encode_resolution_request, peek_reply, request_id_of, well_formed
 from loadtest.tally import Tally
 from protocol.constants import ENVELOPE_SIZE, MAX_MESSAGE_LENGTH
 
@@ -27,6 +27,7 @@ class _Connection(asyncio.Protocol):
         self.outgoing: list[bytes] = []
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.sampler = Sampler()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -44,7 +45,10 @@ class _Connection(asyncio.Protocol):
             end = start + ENVELOPE_SIZE + length
             if len(buf) < end:
                 break
-            self._on_message(bytes(buf[start : start + ENVELOPE_SIZE + 8]), now)
+            if self.sampler.due() and not well_formed(bytes(buf[start:end])):
+                self._on_malformed(bytes(buf[start : start + ENVELOPE_SIZE]), now)
+            else:
+                self._on_message(bytes(buf[start : start + ENVELOPE_SIZE + 8]), now)
             start = end
         del buf[:start]
 
@@ -55,6 +59,10 @@ class _Connection(asyncio.Protocol):
         intended = self.pending.intended.pop(peek.request_id, None)
         if intended is not None:
             self.tally.on_answer(intended, now, code_label(peek.response_code))
+
+    def _on_malformed(self, head: bytes, now: float) -> None:
+        if self.pending.intended.pop(request_id_of(head), None) is not None:
+            self.tally.on_error(now, "malformed-response")
 
     def _framing_error(self, now: float) -> None:
         self.pending.fail_all(self.tally, now, "tcp-framing")

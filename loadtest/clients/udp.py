@@ -12,7 +12,7 @@ from typing import cast
 
 from loadtest.clients import Target
 from loadtest.clients.pending import Pending, RequestIds, code_label
-from loadtest.handlewire import encode_resolution_request, peek_reply
+from loadtest.handlewire import Sampler, encode_resolution_request, peek_reply, well_formed
 from loadtest.tally import Tally
 
 
@@ -25,6 +25,7 @@ class _Socket(asyncio.DatagramProtocol):
         self.fragments: dict[int, set[int]] = {}  # RequestId -> sequence numbers seen so far
         self.codes: dict[int, int] = {}  # RequestId -> response code from fragment 0
         self.transport: asyncio.DatagramTransport | None = None
+        self.sampler = Sampler()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -39,6 +40,10 @@ class _Socket(asyncio.DatagramProtocol):
         if intended is None:
             return  # late (already counted as a timeout) or a duplicate
         code = peek.response_code
+        if not peek.truncated and self.sampler.due() and not well_formed(data):
+            del self.pending.intended[peek.request_id]
+            self.tally.on_error(now, "malformed-response")
+            return
         if peek.truncated:
             seen = self.fragments.setdefault(peek.request_id, set())
             seen.add(peek.sequence)

@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     up = pid_alive(ports["pid"])
     print(f"supervisor pid {ports['pid']}: {'running' if up else 'GONE'}")
     print(f"handle port {ports['handle_port']} (TCP+UDP), HTTP port {ports['http_port']}")
+    if "metrics_port" in ports:  # ops work: --metrics-listen
+        print(f"metrics port {ports['metrics_port']} (/metrics, /healthz, /readyz)")
     print(f"workers: {len(alive)}/{len(ports['workers'])} alive {ports['workers']}")
     try:
         status, body = fetch_readyz(f"http://127.0.0.1:{ports['http_port']}")
@@ -44,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         status, body = -1, {}
     if status > 0:
         print(f"/readyz: HTTP {status} {json.dumps(body)}")
+        for name, check in sorted(body.get("checks", {}).items()):  # ops work: one line per check
+            print(f"  {name}: {'ok' if check.get('ok') else 'FAILED'} {check.get('detail', '')}".rstrip())
     else:
         print("/readyz: not available" if status < 0 else "/readyz: no answer")
     healthy = up and len(alive) == len(ports["workers"]) and status in (200, -1)

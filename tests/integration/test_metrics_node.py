@@ -38,7 +38,8 @@ def get(url: str) -> tuple[int, bytes]:
         with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - our own loopback node
             return int(resp.status), resp.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        with exc:  # it holds the response's socket
+            return exc.code, exc.read()
 
 
 def scrape(port: int) -> Samples:
@@ -114,10 +115,19 @@ def test_metrics_move_over_all_transports_and_readyz_sees_redis_stop(
     asyncio.run(load(node, handles, rounds))
     asyncio.run(write_one(redis_private.url, f"{DEMO_PREFIX}/new-one"))
     n = len(handles) * rounds
+    unauthenticated = urllib.request.Request(
+        f"http://{HOST}:{node.http_port}/api/handles/{DEMO_PREFIX}/w", data=b'{"values": []}', method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(unauthenticated, timeout=5)  # noqa: S310
+    refused.value.close()  # the error holds the response's socket
+    assert refused.value.code == 401
 
     def all_counted(s: Samples) -> bool:
-        return all(value(s, "idnode_resolution_duration_seconds_count", transport=t) == n
-                   for t in ("udp", "tcp", "http")) and value(s, "idnode_change_feed_lag_seconds") > 0
+        return (all(value(s, "idnode_resolution_duration_seconds_count", transport=t) == n
+                    for t in ("udp", "tcp", "http")) and value(s, "idnode_change_feed_lag_seconds") > 0
+                and value(s, "idnode_writes_total", operation="overwrite", result="forbidden") == 1)
 
     s = wait_metrics(metrics_port, all_counted)
     for transport in ("udp", "tcp", "http"):
@@ -125,6 +135,7 @@ def test_metrics_move_over_all_transports_and_readyz_sees_redis_stop(
         assert value(s, "idnode_resolutions_total", transport=transport, code="handle_not_found") == rounds
         assert value(s, "idnode_resolutions_total", transport=transport, code="server_not_resp") == rounds
         assert value(s, "idnode_resolution_duration_seconds_count", transport=transport) == n
+    assert value(s, "idnode_writes_total", operation="overwrite", result="forbidden") == 1
     assert value(s, "idnode_cache_lookups_total", result="miss") > 0
     assert value(s, "idnode_cache_lookups_total", result="hit") > 0
     assert value(s, "idnode_cache_lookups_total", result="negative_hit") > 0
@@ -152,8 +163,19 @@ def test_metrics_move_over_all_transports_and_readyz_sees_redis_stop(
     assert out.returncode == 1, out.stdout + out.stderr
     assert "workers: 2/2 alive" in out.stdout
     assert '/readyz: HTTP 503 {"status": "not ready", "failed": ["redis"]' in out.stdout
+    assert "  redis: FAILED StorageUnavailable" in out.stdout
+    assert "  workers: ok 2 of 2 workers up" in out.stdout
+    assert f"metrics port {metrics_port}" in out.stdout
     s = wait_metrics(metrics_port, lambda s: value(s, "idnode_storage_errors_total", op="ping") > 0)
     assert value(s, "idnode_storage_errors_total", op="ping") > 0
+    # A read that fails is answered RC 2, counted, and logged with its cause.
+    message: Any = asyncio.run(resolve_udp(HOST, node.handle_port, f"{DEMO_PREFIX}/not-cached"))
+    assert int(message.header.response_code) == 2
+    s = wait_metrics(metrics_port, lambda s: value(s, "idnode_storage_errors_total", op="read") > 0)
+    assert value(s, "idnode_storage_batch_errors_total") > 0
+    assert value(s, "idnode_resolutions_total", transport="udp", code="error") == 1
+    assert "storage read failed (0 more since the last line)" in node.log()
+    assert "exc=Traceback" in node.log() and "ConnectionError" in node.log()
 
 
 def test_rate_limited_requests_are_counted_by_transport(redis_url: str, tmp_path: Path) -> None:

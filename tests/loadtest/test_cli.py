@@ -53,3 +53,19 @@ def test_ctrl_c_stops_cleanly_and_still_writes_the_report(udp_echo: Server, tmp_
     assert data["interrupted"] is True
     assert 0 < data["sent"] < 6_000
     assert data["sent"] == data["answered"] + data["errors"] + data["timeouts"]
+
+
+def test_day_runs_the_compressed_curve_and_scales_it_to_a_full_day(udp_echo: Server, tmp_path: Path) -> None:
+    target = f"udp://127.0.0.1:{udp_echo.ports['port']}"
+    done = subprocess.run(
+        [*LOADTEST, "day", "--target", target, "--peak", "100", "--minutes", "0.05", "--key-count", "100",
+         "--report", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "hour 23" in done.stdout
+    # 100/s at the peak following the 24-hour profile, held for real hours: sum(shares) * 100 * 3600.
+    assert "the same curve over a real day: 4,230,000 resolutions" in done.stdout
+    data = json.loads((tmp_path / "day.json").read_text())
+    assert data["sent"] == data["answered"] + data["errors"] + data["timeouts"] > 0
+    assert "hour" in (tmp_path / "day.html").read_text()

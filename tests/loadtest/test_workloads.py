@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 
 import pytest
@@ -32,7 +33,7 @@ def test_zipf_rank_frequencies_follow_one_over_rank_to_the_s() -> None:
 def test_zipf_keeps_its_heavy_head_over_a_million_keys() -> None:
     cdf = zipf_cdf(1_000_000, 1.1)
     assert cdf[-1] == pytest.approx(1.0)
-    assert all(a <= b for a, b in zip(cdf[:1000], cdf[1:1001], strict=True))
+    assert all(a <= b for a, b in itertools.pairwise(cdf[:1001]))
     # With s = 1.1 the 1,000 hottest of 10^6 keys take roughly two thirds of the draws.
     assert 0.55 < cdf[999] < 0.8
 

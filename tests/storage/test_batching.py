@@ -42,7 +42,9 @@ async def test_same_tick_misses_go_in_one_pipeline(standalone: RedisStore) -> No
     assert got[0] == [None] * 10 and got[1:] == [None] * 20
     assert await hget_calls(standalone) == 20  # one HGET per distinct handle, not per caller
     stats = await standalone.client.info("stats")
-    assert int(stats["total_commands_processed"]) <= 20 + 2  # the HGETs + our INFO calls
+    # The HGETs + one READ_MANY script call (EVALSHA; NOSCRIPT, SCRIPT LOAD and EVALSHA again the first time
+    # this server sees it) + our INFO calls: one round trip, not one per caller.
+    assert int(stats["total_commands_processed"]) <= 20 + 3 + 2
 
 
 async def test_cancelled_caller_does_not_cancel_shared_read(standalone: RedisStore) -> None:
