@@ -31,6 +31,8 @@ class Schedule:
 
     def due_by(self, elapsed_s: float) -> int:
         """How many requests are due at ``elapsed_s`` after the start."""
+        if elapsed_s < 0:
+            return 0  # before t0 (processes wait for a common start slightly ahead)
         if elapsed_s >= self.duration_s:
             return self.total
         k = max(0, int(elapsed_s / self.segment_s))

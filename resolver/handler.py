@@ -16,7 +16,7 @@ from protocol.constants import ENVELOPE_SIZE, HEADER_SIZE, OpCode, OpFlag, Respo
 from protocol.errors import ProtocolError
 from protocol.fastpath import ResolutionQuery, decode_resolution_request
 from protocol.handle import Identifier, IdentifierLimits, parse_identifier_bytes
-from protocol.messages import decode_message, encode_error, encode_reply_bytes
+from protocol.messages import decode_message, encode_error, encode_reply_bytes, supports_prefix_referral
 from resolver.metrics import TransportStats
 from resolver.ratelimit import RateLimiter, retry_after_header
 from resolver.service import Resolution, Resolver
@@ -101,7 +101,7 @@ class HandleResponder:
             return encode_error(query, exc.response_code, str(exc))
         stored_key = None if query.opflag & _RD else key
         answer = self.resolver.answer_now(
-            ident, query.indexes, query.types, now, referrals=not query.opflag & _DNRF
+            ident, query.indexes, query.types, now, referrals=_referrals(query)
         )
         if answer is None:
             return Pending(query, ident, stored_key)
@@ -110,7 +110,7 @@ class HandleResponder:
     async def respond_later(self, pending: Pending, now: float) -> bytes:
         query = pending.query
         answer = await self.resolver.resolve(
-            pending.ident, query.indexes, query.types, now, referrals=not query.opflag & _DNRF
+            pending.ident, query.indexes, query.types, now, referrals=_referrals(query)
         )
         return self._finish(query, answer, pending.hot_key)
 
@@ -137,6 +137,12 @@ class HandleResponder:
             return encode_error(message, error.response_code, str(error))
         text = f"Operation not supported: {int(message.header.opcode)}"
         return encode_error(message, ResponseCode.OPERATION_NOT_SUPPORTED, text)
+
+
+def _referrals(query: ResolutionQuery) -> bool:
+    """May the answer be RC 303? Not with DNRF, nor to a peer below 2.5 (it reads 303 as "server backup",
+    handle-protocol.md §6, §16.3): those get RC 301 from ``Resolver`` instead."""
+    return not query.opflag & _DNRF and supports_prefix_referral(query)
 
 
 def _too_busy(data: bytes, wait_s: float) -> bytes | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 WORKERS_FILE = "workers.json"
+# starting: forked, not yet serving (written at fork); up: it reported ready; exited: dead, replacement due.
 WorkerPhase = Literal["starting", "up", "exited"]
 
 

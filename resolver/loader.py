@@ -3,27 +3,29 @@
 Misses that arrive while reads are in flight wait for the next one (like Nagle's algorithm), so an idle worker
 reads at once and a loaded one sends large pipelines. Without this each UDP datagram (its own event-loop
 tick) would cost one pipeline, and a pipeline's fixed client-side cost dwarfs the per-key cost. One key
-asked for by many requests is read once (single flight). A batch has one future for its whole result list
-and each key a (batch, position) slot, so a miss costs no future of its own.
+asked for by many requests is read once (single flight). Each requester waits on its own plain future, set
+by the batch when its read returns: cheaper than ``asyncio.shield`` of a shared one (two futures and two
+Python callbacks per request), and a cancelled requester still cannot cancel the read others wait for.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
 
 from storage.api import HandleStore, Record
 
+Waiter = asyncio.Future[Record | None]
+
 
 class _Batch:
-    """Keys read together; ``future`` becomes their records, in order."""
+    """Keys read together, and who waits for which position of the result."""
 
-    __slots__ = ("future", "keys")
+    __slots__ = ("keys", "waiters")
 
-    def __init__(self, future: asyncio.Future[Sequence[Record | None]]) -> None:
-        self.future = future
+    def __init__(self) -> None:
         self.keys: list[str] = []
+        self.waiters: list[tuple[Waiter, int]] = []
 
 
 class RecordLoader:
@@ -36,7 +38,7 @@ class RecordLoader:
         self._store = store
         self._max_batches = max_batches
         self._max_batch_keys = max_batch_keys
-        self._slots: dict[str, tuple[_Batch, int]] = {}  # queued or in flight
+        self._slots: dict[str, tuple[_Batch, int]] = {}  # queued or in flight: (batch, position)
         self._queued: deque[_Batch] = deque()  # not yet sent; only the last one takes new keys
         self._running = 0
         self._scheduled = False
@@ -44,18 +46,19 @@ class RecordLoader:
 
     async def load(self, key: str) -> Record | None:
         """The record of ``key`` (None: no such handle); ``StorageUnavailable`` if Redis fails."""
+        loop = asyncio.get_running_loop()
         slot = self._slots.get(key)
         if slot is None:
-            slot = self._queue(key)
+            slot = self._queue(key, loop)
         batch, position = slot
-        # shield: a cancelled requester (closed connection) must not cancel a read others wait for
-        return (await asyncio.shield(batch.future))[position]
+        waiter: Waiter = loop.create_future()
+        batch.waiters.append((waiter, position))
+        return await waiter
 
-    def _queue(self, key: str) -> tuple[_Batch, int]:
+    def _queue(self, key: str, loop: asyncio.AbstractEventLoop) -> tuple[_Batch, int]:
         queued = self._queued
-        loop = asyncio.get_running_loop()
         if not queued or len(queued[-1].keys) >= self._max_batch_keys:
-            queued.append(_Batch(loop.create_future()))
+            queued.append(_Batch())
         batch = queued[-1]
         slot = self._slots[key] = (batch, len(batch.keys))
         batch.keys.append(key)
@@ -75,19 +78,19 @@ class RecordLoader:
         task.add_done_callback(self._tasks.discard)
 
     async def _read(self, batch: _Batch) -> None:
-        future = batch.future
         try:
             records = await self._store.get_many(batch.keys)
         except asyncio.CancelledError:
-            future.cancel()
+            _cancel(batch)
             raise
         except Exception as exc:  # noqa: BLE001 - handed to every waiter (StorageUnavailable normally)
-            if not future.done():
-                future.set_exception(exc)
-                future.exception()  # retrieved: waiters may have gone away
+            for waiter, _ in batch.waiters:
+                if not waiter.done():  # a requester that went away has cancelled its own waiter
+                    waiter.set_exception(exc)
         else:
-            if not future.done():
-                future.set_result(records)
+            for waiter, position in batch.waiters:
+                if not waiter.done():
+                    waiter.set_result(records[position])
         finally:
             for key in batch.keys:
                 del self._slots[key]
@@ -99,5 +102,10 @@ class RecordLoader:
         for task in list(self._tasks):
             task.cancel()
         for batch, _ in list(self._slots.values()):
-            batch.future.cancel()  # queued, or in a task cancelled before it started
+            _cancel(batch)  # queued, or in a task cancelled before it started
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _cancel(batch: _Batch) -> None:
+    for waiter, _ in batch.waiters:
+        waiter.cancel()

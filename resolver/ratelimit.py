@@ -1,7 +1,9 @@
 """Per-client token buckets for writes and resolutions (HTTP 429 / RC_SERVER_TOO_BUSY with Retry-After).
 
-Each worker keeps its own buckets: with N workers a client gets at most N times the configured rate, which
-is the price of not asking Redis on every request. Time is a parameter (STYLE 7). The table of clients is
+Each worker keeps its own buckets (no Redis round trip per request); the node gives each of its N workers
+a 1/N share of the configured rate and burst (``resolver.http.write_ctx.node_rate``), so a client spread
+over the workers gets the configured rate node-wide, and one held on a single worker (one keep-alive
+connection, one TCP connection) gets 1/N of it. Time is a parameter (STYLE 7). The table of clients is
 bounded: past ``max_clients`` the least recently seen client is dropped (it starts again with a full bucket).
 """
 

@@ -98,6 +98,10 @@ class LimitSettings:
     tcp_max_in_flight: requests one TCP connection may have unanswered before the node stops reading it.
     tcp_idle_timeout_s: a TCP connection with nothing in flight and no bytes for this long is closed.
     udp_max_partial: multi-packet UDP requests held for reassembly at once, per worker.
+    http_max_connections: open HTTP connections per worker and listener; more are closed at once (0 = no cap).
+    http_header_timeout_s: a request's headers must arrive whole within this (slowloris), per request.
+    http_keepalive_timeout_s: an idle keep-alive HTTP connection is closed after this.
+    http_body_timeout_s: a write's JSON body must arrive whole within this.
     """
 
     identifier: IdentifierLimits = field(default_factory=IdentifierLimits)
@@ -106,6 +110,11 @@ class LimitSettings:
     tcp_max_in_flight: int = 128
     tcp_idle_timeout_s: float = 600.0
     udp_max_partial: int = 1024
+    udp_max_in_flight: int = 1024
+    http_max_connections: int = 1024  # admin work: ours; bounds descriptors and buffers (see ulimit -n)
+    http_header_timeout_s: float = 10.0
+    http_keepalive_timeout_s: float = 15.0
+    http_body_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +149,7 @@ class Settings:
     shutdown_deadline_s: float = 10.0
     token_ttl_s: int = 86_400
     metrics_enabled: bool = True
+    node_key_file: Path | None = None  # admin work: the SNMS v1 seal key; None = <data_dir>/node.key
     storage: StorageConfig = field(default_factory=StorageConfig)
     listen: ListenSettings = ListenSettings()
     tls: TlsSettings = TlsSettings()
@@ -228,6 +238,19 @@ FIELDS: dict[str, _Field] = {
     "cache_max_entries": _Field(("cache", "max_entries"), int, "cached identifiers per worker"),
     "cache_max_ttl_s": _Field(("cache", "max_ttl_s"), float, "cap on cache TTL"),
     "cache_negative_ttl_s": _Field(("cache", "negative_ttl_s"), float, "TTL of 'not found' entries"),
+    "cache_max_hot_responses": _Field(("cache", "max_hot_responses"), int, "pre-encoded responses"),
+    "udp_max_partial": _Field(("limits", "udp_max_partial"), int, "UDP requests in reassembly"),
+    "udp_max_in_flight": _Field(("limits", "udp_max_in_flight"), int, "UDP misses in flight per worker"),
+    "storage_max_connections": _Field(("storage", "max_connections"), int, "Redis pool size per worker"),
+    "storage_socket_timeout_s": _Field(("storage", "socket_timeout_s"), float, "Redis socket timeout"),
+    "storage_retries": _Field(("storage", "retries"), int, "Redis retries per command"),
+    "storage_retry_backoff_s": _Field(("storage", "retry_backoff_s"), float, "Redis retry backoff base"),
+    "storage_record_buckets": _Field(("storage", "record_buckets"), int, "record buckets of a new database"),
+    "http_max_connections": _Field(("limits", "http_max_connections"), int, "HTTP connections per worker"),
+    "http_header_timeout_s": _Field(("limits", "http_header_timeout_s"), float, "HTTP header read timeout"),
+    "http_keepalive_timeout_s": _Field(("limits", "http_keepalive_timeout_s"), float, "HTTP keep-alive"),
+    "http_body_timeout_s": _Field(("limits", "http_body_timeout_s"), float, "HTTP write body timeout"),
+    "node_key_file": _Field(("node_key_file",), _opt_path, "SNMS v1 seal key (default data_dir/node.key)"),
     "shutdown_deadline_s": _Field(("shutdown_deadline_s",), float, "graceful stop deadline"),
 }
 

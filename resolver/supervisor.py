@@ -1,5 +1,12 @@
 """The supervisor: binds sockets once, forks N workers that share them, restarts dead ones, stops in order.
 
+TCP and HTTP listeners are shared by every worker. UDP gets one socket per worker slot, all bound to the
+Handle port with SO_REUSEPORT: the kernel hashes each datagram by its 4-tuple, so every fragment of one
+client's multi-packet request (§1.4) reaches the same worker's reassembler. A replacement worker inherits
+its slot's socket, so nothing queued for it is lost. Workers die with the supervisor (PR_SET_PDEATHSIG,
+plus a getppid check in the worker); a restarting worker's readiness is watched without blocking, so
+SIGTERM is handled promptly at any time.
+
 Order of start: embedded Redis (when no ``redis_url``) -> sockets -> workers (forked before any event loop
 exists) -> ``<data-dir>/ports.json`` once every worker is ready. Order of stop (SIGTERM/SIGINT): workers
 (each drains within the deadline), then the embedded Redis last. Workers are watched with ``waitpid`` by PID;
@@ -9,6 +16,7 @@ one that dies is replaced after a backoff that grows while it keeps dying young.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import json
 import logging
@@ -16,12 +24,13 @@ import os
 import select
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from resolver.health import WorkersState, WorkerState, write_workers_state
+from resolver.health import WorkerPhase, WorkersState, WorkerState, write_workers_state
 from resolver.metrics import SupervisorMetrics
 from resolver.multiproc import multiproc_dir_for, prepare_multiproc_dir, worker_died
 from resolver.settings import Address, Settings
@@ -33,6 +42,7 @@ _SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
 _READY_TIMEOUT_S = 60.0
 _MAX_BACKOFF_S = 5.0
 _YOUNG_S = 2.0  # a worker that dies sooner than this after starting doubles the backoff
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def bind_sockets(settings: Settings) -> WorkerSockets:
@@ -60,9 +70,16 @@ def _listen(addr: Address) -> socket.socket:
 
 def _udp(addr: Address) -> socket.socket:
     sock = socket.socket(_family(addr.host), socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # one socket per worker slot, same port
     sock.bind((addr.host, addr.port))
     sock.setblocking(False)
     return sock
+
+
+def bind_udp_group(first: socket.socket, count: int) -> list[socket.socket]:
+    """``first`` plus ``count - 1`` more UDP sockets on its address (its port when it was bound to port 0)."""
+    host, port = first.getsockname()[:2]
+    return [first, *(_udp(Address(host, port)) for _ in range(count - 1))]
 
 
 def write_ports(data_dir: Path, sockets: WorkerSockets, workers: list[int]) -> dict[str, object]:
@@ -91,7 +108,8 @@ class Slot:
 
     index: int
     pid: int = 0
-    ready_fd: int = -1
+    ready_fd: int = -1  # open while the worker is starting: it writes b"1" when it serves
+    ready_by: float = 0.0  # monotonic deadline for that byte; past it the worker is killed and replaced
     started_at: float = 0.0
     restarts: int = 0
     backoff_s: float = 0.0
@@ -105,6 +123,7 @@ class Supervisor:
     redis_url: str
     slots: list[Slot] = field(default_factory=list)
     stopping: bool = False
+    udp_group: list[socket.socket] = field(default_factory=list)  # one UDP socket per slot (SO_REUSEPORT)
     metrics: SupervisorMetrics | None = None  # ops work: set by ``start_metrics`` (None: metrics off)
 
     def worker_settings(self) -> Settings:
@@ -114,13 +133,24 @@ class Supervisor:
     def spawn(self, slot: Slot) -> None:
         """Fork one worker; it writes one byte to its pipe when it is serving."""
         read_fd, write_fd = os.pipe()
+        sockets, parent = self.slot_sockets(slot), os.getpid()
         pid = os.fork()
         if pid == 0:  # the child
             os.close(read_fd)
-            _worker_main(self.worker_settings(), self.sockets, write_fd)
+            _die_with_parent(parent)
+            for other in self.udp_group:
+                if other is not sockets.udp:
+                    other.close()  # only its own slot's UDP socket
+            _worker_main(self.worker_settings(), sockets, write_fd, parent)
         os.close(write_fd)
         slot.pid, slot.ready_fd, slot.started_at, slot.restart_at = pid, read_fd, time.monotonic(), None
+        slot.ready_by = slot.started_at + _READY_TIMEOUT_S
         log.info("worker slot %d started as pid %d", slot.index, pid)
+
+    def slot_sockets(self, slot: Slot) -> WorkerSockets:
+        if slot.index < len(self.udp_group):
+            return dataclasses.replace(self.sockets, udp=self.udp_group[slot.index])
+        return self.sockets
 
     def wait_ready(self, timeout_s: float = _READY_TIMEOUT_S) -> bool:
         """Block until every worker reported ready (or one died, or the timeout)."""
@@ -138,10 +168,7 @@ class Supervisor:
         return not pending
 
     def state(self) -> WorkersState:
-        workers = tuple(
-            WorkerState(s.index, s.pid, "up" if s.pid and s.restart_at is None else "exited", s.restarts)
-            for s in self.slots
-        )
+        workers = tuple(WorkerState(s.index, s.pid, _phase(s), s.restarts) for s in self.slots)
         return WorkersState(os.getpid(), len(self.slots), workers)
 
     def reap(self) -> None:
@@ -166,18 +193,40 @@ class Supervisor:
                 self.metrics.workers_up.set(self.workers_up())
 
     def restart_due(self) -> None:
+        """Fork the replacements that are due; ``poll_ready`` notices when they serve (never blocks)."""
         now = time.monotonic()
         for slot in self.slots:
             if slot.restart_at is not None and slot.restart_at <= now:
                 slot.restarts += 1
                 self.spawn(slot)
-                self.wait_ready_one(slot)
                 if self.metrics is not None:  # ops work
                     self.metrics.restarts.inc()
-                    self.metrics.workers_up.set(self.workers_up())
+
+    def poll_ready(self) -> bool:
+        """Collect ready bytes from starting workers without waiting; kill one past its deadline.
+
+        Returns True when a worker changed phase (then workers.json is rewritten)."""
+        starting = {s.ready_fd: s for s in self.slots if s.ready_fd >= 0 and s.restart_at is None}
+        if not starting:
+            return False
+        readable, _, _ = select.select(list(starting), [], [], 0)
+        for fd in readable:
+            slot = starting[fd]
+            if os.read(fd, 1) != b"1":
+                log.warning("worker pid %d (slot %d) exited before it was ready", slot.pid, slot.index)
+            _close_fd(slot)
+        now = time.monotonic()
+        for slot in starting.values():
+            if slot.ready_fd >= 0 and now > slot.ready_by:
+                log.error("worker pid %d (slot %d) not ready in %.0fs; killing it", slot.pid, slot.index,
+                          _READY_TIMEOUT_S)
+                _kill(slot.pid, signal.SIGKILL)  # reap() replaces it
+        if readable and self.metrics is not None:
+            self.metrics.workers_up.set(self.workers_up())
+        return bool(readable)
 
     def workers_up(self) -> int:
-        return sum(1 for s in self.slots if s.pid and s.restart_at is None)
+        return sum(1 for s in self.slots if _phase(s) == "up")
 
     def start_metrics(self) -> None:
         """Ops work: multiprocess mode (a wiped ``<data-dir>/metrics``) before any worker starts, then the
@@ -190,11 +239,21 @@ class Supervisor:
         self.metrics.workers_expected.set(self.settings.worker_count())
         self.metrics.workers_up.set(0)
 
-    def wait_ready_one(self, slot: Slot) -> None:
-        readable, _, _ = select.select([slot.ready_fd], [], [], _READY_TIMEOUT_S)
-        if readable:
-            os.read(slot.ready_fd, 1)
-        _close_fd(slot)
+
+
+def _phase(slot: Slot) -> WorkerPhase:
+    if not slot.pid or slot.restart_at is not None:
+        return "exited"
+    return "starting" if slot.ready_fd >= 0 else "up"
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child right after fork: SIGTERM when the supervisor dies, even by SIGKILL (Linux prctl)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        os._exit(0)
 
 
 def config_labels(settings: Settings) -> dict[str, str]:
@@ -216,14 +275,14 @@ def _close_fd(slot: Slot) -> None:
         slot.ready_fd = -1
 
 
-def _worker_main(settings: Settings, sockets: WorkerSockets, ready_fd: int) -> None:
+def _worker_main(settings: Settings, sockets: WorkerSockets, ready_fd: int, parent: int) -> None:
     """Runs in the forked child; never returns."""
     code = 0
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)  # the mask is inherited across fork
         for sig in _SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
-        run_worker(settings, sockets, lambda: _notify(ready_fd))
+        run_worker(settings, sockets, lambda: _notify(ready_fd), parent_pid=parent)
     except BaseException:  # the child must never run the supervisor's code after fork
         log.exception("worker %d failed", os.getpid())
         code = 1
@@ -241,9 +300,11 @@ def supervise(sup: Supervisor, on_ready: Callable[[dict[str, object]], None], de
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     data_dir = sup.settings.data_dir
     sup.slots = [Slot(i) for i in range(sup.settings.worker_count())]
+    sup.udp_group = bind_udp_group(sup.sockets.udp, len(sup.slots))
     sup.start_metrics()  # ops work: before the first fork
     for slot in sup.slots:
         sup.spawn(slot)
+    write_workers_state(data_dir, sup.state())  # every slot "starting"
     if not sup.wait_ready():
         log.error("workers did not become ready")
         _stop_workers(sup, deadline_s)
@@ -253,13 +314,15 @@ def supervise(sup: Supervisor, on_ready: Callable[[dict[str, object]], None], de
         sup.metrics.workers_up.set(sup.workers_up())
     on_ready(write_ports(data_dir, sup.sockets, [s.pid for s in sup.slots]))
     while True:
-        info = signal.sigtimedwait(_SIGNALS, 0.5)
+        starting = any(s.ready_fd >= 0 for s in sup.slots)
+        info = signal.sigtimedwait(_SIGNALS, 0.05 if starting else 0.5)  # readiness is polled, not awaited
         if info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT):
             break
         sup.reap()
         before = [s.pid for s in sup.slots]
         sup.restart_due()
-        if [s.pid for s in sup.slots] != before or info is not None:
+        became_ready = sup.poll_ready()
+        if [s.pid for s in sup.slots] != before or info is not None or became_ready:
             write_workers_state(data_dir, sup.state())
             write_ports(data_dir, sup.sockets, [s.pid for s in sup.slots])
     _stop_workers(sup, deadline_s)
@@ -270,7 +333,7 @@ def supervise(sup: Supervisor, on_ready: Callable[[dict[str, object]], None], de
 def _stop_workers(sup: Supervisor, deadline_s: float) -> None:
     """SIGTERM every worker, wait for each by PID, SIGKILL the ones past the deadline (plus a margin)."""
     sup.stopping = True
-    live = {s.pid for s in sup.slots if s.pid}
+    live = {s.pid for s in sup.slots if s.pid and s.restart_at is None}  # reaped ones are gone already
     for pid in live:
         _kill(pid, signal.SIGTERM)
     end = time.monotonic() + deadline_s + 5.0

@@ -2,7 +2,10 @@
 
 Requests are framed by MessageLength and may be pipelined; cache hits are answered inside
 ``data_received`` (all of one read's answers in a single write), misses run as tasks and answer by RequestId
-when they finish. At ``max_in_flight`` unanswered requests the connection stops reading until they drain.
+when they finish. At ``max_in_flight`` unanswered requests the connection stops reading until they drain,
+and answered-but-unwritten bytes count too: while the transport's write buffer is over its high-water mark
+(``pause_writing``) or one read's answers reach it, the connection stops reading, so a client that pipelines
+and never reads cannot grow the worker's memory (STYLE #12; the client's own send blocks instead).
 A framing error is answered with RC 4 and closes the connection, as the reference server does.
 """
 
@@ -20,6 +23,8 @@ from resolver.logs import AccessLog, log_handle_access
 from resolver.metrics import TransportStats
 
 log = logging.getLogger(__name__)
+WRITE_HIGH_BYTES = 256 * 1024  # answers buffered per connection before reading stops (~60 large replies)
+WRITE_LOW_BYTES = 64 * 1024
 
 
 class ConnectionTracker:
@@ -61,11 +66,13 @@ class HandleTcpProtocol(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._last_active = self._loop.time()
         self._paused = False
+        self._write_paused = False  # the transport's buffer is over WRITE_HIGH_BYTES (pause_writing)
         self._idle_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_BYTES, low=WRITE_LOW_BYTES)
         peer = transport.get_extra_info("peername")
         self._client = str(peer[0]) if peer else ""  # admin work: the rate-limit key
         self.tracker.connections.add(self)
@@ -94,12 +101,15 @@ class HandleTcpProtocol(asyncio.Protocol):
             self.close()
         else:
             self._write(out)
+            if self._paused and not self._write_paused and self.in_flight < self.max_in_flight:
+                self._loop.call_soon(self._resume)  # one read's answers hit the mark but the kernel took them
         if stats is not None and out:
             stats.finish_batch(out, started)  # ops work: the answers of one read leave in one write
 
     def _drain_framer(self, now: float, out: list[bytes], started: float) -> None:
         framer, respond_now, access = self.framer, self.responder.respond_now, self.access
-        while self.in_flight < self.max_in_flight:
+        out_bytes = 0
+        while self.in_flight < self.max_in_flight and not self._write_paused and out_bytes < WRITE_HIGH_BYTES:
             message = framer.next_message()
             if message is NEED_DATA:
                 return
@@ -110,6 +120,7 @@ class HandleTcpProtocol(asyncio.Protocol):
                 result = framing_error("internal error")  # RC 4: the message could not be processed
             if isinstance(result, bytes):
                 out.append(result)  # a finished Handle/TCP resolution (hot or decided without I/O)
+                out_bytes += len(result)
                 if access is not None and access.sampled():
                     log_handle_access(access, "tcp", self._client, message, result, started)
             elif result is not None:
@@ -149,8 +160,18 @@ class HandleTcpProtocol(asyncio.Protocol):
             self._paused = True
             self.transport.pause_reading()
 
+    def pause_writing(self) -> None:
+        """The write buffer passed WRITE_HIGH_BYTES: answered-but-unwritten data counts as in flight."""
+        self._write_paused = True
+        self._pause()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._resume()
+
     def _resume(self) -> None:
-        if self._paused and self.transport is not None and self.in_flight < self.max_in_flight:
+        if (self._paused and self.transport is not None and self.in_flight < self.max_in_flight
+                and not self._write_paused):
             self._paused = False
             self.transport.resume_reading()
             self.data_received(b"")  # frames already buffered while paused

@@ -2,6 +2,8 @@
 
 Multi-packet requests (TC set) are reassembled with bounds and an expiry; responses over 492 data bytes go
 out as numbered fragments. A datagram that does not decode gets no reply (STYLE #10, as aioquic does).
+At ``max_in_flight`` misses waiting on storage, a further miss is answered RC 3 (RC_SERVER_TOO_BUSY, the
+protocol's back-pressure signal, handle-protocol.md §6) instead of queueing without bound.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import logging
 from time import perf_counter
 from typing import cast
 
-from protocol.constants import MAX_UDP_PACKET_SIZE
+from protocol.constants import MAX_UDP_PACKET_SIZE, ResponseCode
 from protocol.errors import ProtocolError
 from protocol.framing import ReassemblyLimits, UdpReassembler, split_for_udp
+from protocol.messages import encode_error
 from resolver.handler import HandleResponder, Pending
 from resolver.logs import AccessLog, log_handle_access
 from resolver.metrics import TransportStats
@@ -28,9 +31,10 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
 
     def __init__(
         self, responder: HandleResponder, *, max_message_bytes: int, max_partial: int,
-        stats: TransportStats | None = None, access: AccessLog | None = None,
+        max_in_flight: int = 1024, stats: TransportStats | None = None, access: AccessLog | None = None,
     ) -> None:
         self.responder = responder
+        self.max_in_flight = max_in_flight
         self.stats = stats  # ops work: None when metrics are off
         self.access = access  # ops work: None when the access log is off
         self.reassembler = UdpReassembler(ReassemblyLimits(max_message_bytes, max_partial))
@@ -70,8 +74,20 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
                 stats.finish_message(result, started)
             if access is not None and access.sampled():
                 log_handle_access(access, "udp", addr[0], data, result, started)
-        elif result is not None:
+        elif result is None:
+            return
+        elif self.in_flight < self.max_in_flight:
             self._start(result, addr, started)
+        else:
+            self._shed(result, addr, started)
+
+    def _shed(self, pending: Pending, addr: Address, started: float) -> None:
+        """Over the in-flight cap: RC 3 now (§6), counted with the rate-limit refusals (shed load)."""
+        response = encode_error(pending.query, ResponseCode.SERVER_TOO_BUSY, "server busy")
+        self._send(response, addr)
+        if self.stats is not None:
+            self.stats.rate_limited += 1
+            self.stats.finish_message(response, started)
 
     def _start(self, pending: Pending, addr: Address, started: float) -> None:
         self.in_flight += 1

@@ -2,7 +2,9 @@
 
 It opens one store, loads the prefix registry, follows the change feed (invalidating its cache), and serves
 Handle TCP, Handle UDP and HTTP on the inherited sockets. SIGTERM/SIGINT: stop accepting, let in-flight
-requests finish within the deadline, then cancel what is left and close the store.
+requests finish within the deadline, then cancel what is left and close the store. A signal that arrives
+before the worker serves ends it at once (its supervisor is stopping; there is nothing to drain). A worker
+whose supervisor is gone (its parent pid changed) stops itself: the fallback for PR_SET_PDEATHSIG.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from aiohttp import web
 from resolver.cache import ResolutionCache
 from resolver.handler import HandleResponder
 from resolver.http.app import build_app
+from resolver.http.conn_guard import GuardedSockSite, connection_limits
 from resolver.http.tls import server_ssl_context
+from resolver.http.write_ctx import node_rate
 from resolver.http.writes import build_admin_app
 from resolver.logs import setup_logging
 from resolver.metrics import WorkerStats
 from resolver.observation import Levels, WorkerObservation
-from resolver.ratelimit import RateLimit, RateLimiter
+from resolver.ratelimit import RateLimiter
 from resolver.registry import PrefixRegistry
 from resolver.service import Resolver
 from resolver.settings import Settings
@@ -37,6 +41,7 @@ from storage.api import HandleStore, InvalidationKind, StorageError
 
 log = logging.getLogger(__name__)
 _FEED_RETRY_S = 0.5
+_PARENT_CHECK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +55,24 @@ class WorkerSockets:
     metrics: socket.socket | None = None  # ops work: the separate /metrics listener (--metrics-listen)
 
 
-def run_worker(settings: Settings, sockets: WorkerSockets, on_ready: Callable[[], None]) -> None:
-    """The body of a worker process."""
-    uvloop.run(serve(settings, sockets, on_ready))
+def run_worker(
+    settings: Settings, sockets: WorkerSockets, on_ready: Callable[[], None], *, parent_pid: int | None = None
+) -> None:
+    """The body of a worker process; ``parent_pid`` is the supervisor it must not outlive."""
+    try:
+        uvloop.run(serve(settings, sockets, on_ready, parent_pid=parent_pid))
+    except asyncio.CancelledError:
+        log.info("worker %d stopped before it was ready", os.getpid())
+
+
+async def watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+    """Stop the worker when its supervisor is gone (reparented: getppid changes). Owned task (STYLE #13)."""
+    while True:  # polling: the kernel gives no event for "my parent changed" besides PDEATHSIG
+        await asyncio.sleep(_PARENT_CHECK_S)
+        if os.getppid() != parent_pid:
+            break
+    log.warning("worker %d: supervisor %d is gone; stopping", os.getpid(), parent_pid)
+    stop.set()
 
 
 def make_resolver(settings: Settings, store: HandleStore, registry: PrefixRegistry) -> Resolver:
@@ -116,7 +136,7 @@ async def _start_servers(
     rate = settings.rate  # admin work: per-client resolution rate limit on TCP and UDP
     limiter = None
     if rate.resolutions_per_s > 0:
-        limiter = RateLimiter(RateLimit(rate.resolutions_per_s, rate.burst))
+        limiter = RateLimiter(node_rate(rate.resolutions_per_s, rate.burst, settings.worker_count()))
     # Ops work: one responder per transport, so rate-limit refusals are counted by transport.
     tcp_stats, udp_stats = obs.transport("tcp"), obs.transport("udp")
     tcp_responder = HandleResponder(resolver, limits.identifier, limits.max_message_bytes, limiter, tcp_stats)
@@ -132,7 +152,7 @@ async def _start_servers(
     out.udp_transport, out.udp = await loop.create_datagram_endpoint(
         lambda: HandleUdpProtocol(
             udp_responder, max_message_bytes=limits.max_message_bytes, max_partial=limits.udp_max_partial,
-            stats=udp_stats, access=obs.access,
+            max_in_flight=limits.udp_max_in_flight, stats=udp_stats, access=obs.access,
         ),
         sock=sockets.udp,
     )
@@ -140,23 +160,27 @@ async def _start_servers(
         build_app(settings, resolver.store, resolver, more_routes=obs.routes(resolver.store.ping)),
         access_log=None, handle_signals=False,
         shutdown_timeout=settings.shutdown_deadline_s,
+        keepalive_timeout=limits.http_keepalive_timeout_s,  # admin work: idle keep-alive close
     )
     await out.runner.setup()
     # Admin work: HTTPS when tls_cert/tls_key are set, and the admin API on its own listener if configured.
     tls = server_ssl_context(settings)
-    await web.SockSite(out.runner, sockets.http, ssl_context=tls).start()
+    guard = connection_limits(settings)  # admin work: connection cap and header timeout (slowloris)
+    await GuardedSockSite(out.runner, sockets.http, guard, ssl_context=tls).start()
     if sockets.admin is not None:
         admin_app = build_admin_app(settings, resolver.store)
         obs.count_requests(admin_app)  # ops work: writes and rate limiting on the admin listener too
         out.admin_runner = web.AppRunner(admin_app, access_log=None,
-                                         handle_signals=False, shutdown_timeout=settings.shutdown_deadline_s)
+                                         handle_signals=False, shutdown_timeout=settings.shutdown_deadline_s,
+                                         keepalive_timeout=limits.http_keepalive_timeout_s)
         await out.admin_runner.setup()
-        await web.SockSite(out.admin_runner, sockets.admin, ssl_context=tls).start()
+        await GuardedSockSite(out.admin_runner, sockets.admin, guard, ssl_context=tls).start()
     if sockets.metrics is not None:  # ops work: /metrics, /healthz, /readyz on their own (plain HTTP) socket
         ops_app = obs.ops_app(resolver.store.ping)
-        out.ops_runner = web.AppRunner(ops_app, access_log=None, handle_signals=False)
+        out.ops_runner = web.AppRunner(ops_app, access_log=None, handle_signals=False,
+                                       keepalive_timeout=limits.http_keepalive_timeout_s)
         await out.ops_runner.setup()
-        await web.SockSite(out.ops_runner, sockets.metrics).start()
+        await GuardedSockSite(out.ops_runner, sockets.metrics, guard).start()
 
 
 async def _stop_servers(servers: _Servers, deadline_s: float) -> None:
@@ -183,7 +207,8 @@ async def _stop_servers(servers: _Servers, deadline_s: float) -> None:
 
 
 async def serve(
-    settings: Settings, sockets: WorkerSockets, on_ready: Callable[[], None] = lambda: None
+    settings: Settings, sockets: WorkerSockets, on_ready: Callable[[], None] = lambda: None, *,
+    parent_pid: int | None = None,
 ) -> None:
     """Run one worker until SIGTERM/SIGINT."""
     from storage import open_store  # storage's factory; imported here so tests can build pieces alone
@@ -191,8 +216,17 @@ async def serve(
     setup_logging(settings.log.format)  # ops work: the worker's own handler, from the settings
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    main, ready = asyncio.current_task(), False
+
+    def on_signal() -> None:
+        if ready or main is None:
+            stop.set()
+        else:
+            main.cancel()  # still starting (e.g. Redis slow): nothing to drain, do not wait for it
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
+    parent = loop.create_task(watch_parent(parent_pid, stop)) if parent_pid is not None else None
     obs = WorkerObservation(settings)  # ops work: metrics (None when off), access log, ops routes
     store = await open_store(settings.storage, observer=obs.stats)
     servers = _Servers()
@@ -204,14 +238,16 @@ async def serve(
         obs.start(resolver.cache, servers.levels(resolver.cache))
         await _start_servers(settings, sockets, resolver, servers, obs)
         log.info("worker %d ready", os.getpid())
+        ready = True
         on_ready()
         await stop.wait()
         log.info("worker %d stopping", os.getpid())
         await _stop_servers(servers, settings.shutdown_deadline_s)
     finally:
-        if feed is not None:
-            feed.cancel()
-            await asyncio.gather(feed, return_exceptions=True)
+        for task in (feed, parent):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await obs.aclose()  # ops work: the last flush, so nothing counted is lost
         if resolver is not None:
             await resolver.loader.aclose()

@@ -8,7 +8,7 @@ store never re-normalises them. Every Redis failure leaves this package as ``Sto
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -87,8 +87,65 @@ class ChangeEntry:
     actor: str
     operation: str  # create, overwrite, add, modify, remove, delete, home, unhome, delegate, doc-put, ...
     target: str  # handle, prefix or document key
-    result: str = "ok"
+    result: str = "ok"  # anything else: a refused or failed write that changed nothing (append_audit)
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """A write that changed nothing (refused or failed), kept in the change stream for the audit trail.
+
+    ``result`` is never "ok": consumers that replay writes (upstream sync) skip entries whose result is not
+    "ok", and no invalidation is published for them, so caches never react to one.
+    """
+
+    actor: str
+    operation: str
+    target: str
+    result: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class TransactionConflict(StorageError):
+    """A transaction kept losing to concurrent changes of the keys it read (``HandleStore.transact``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DocPut:
+    kind: str
+    key: str
+    doc: dict[str, Any]
+    ttl_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DocDelete:
+    kind: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixPut:
+    record: PrefixRecord
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixRemove:
+    prefix: str
+
+
+TxnOp = DocPut | DocDelete | PrefixPut | PrefixRemove
+
+
+@dataclass(frozen=True, slots=True)
+class TxnView:
+    """What a transaction read: each requested document and prefix (None when absent)."""
+
+    docs: dict[tuple[str, str], dict[str, Any] | None]
+    prefixes: dict[str, PrefixRecord | None]
+
+
+TxnDecide = Callable[[TxnView], Sequence[TxnOp]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,12 +225,32 @@ class HandleStore(Protocol):
 
     async def list_docs(self, kind: str) -> list[tuple[str, dict[str, Any]]]: ...
 
+    # --- transactions: several documents and prefixes, all or nothing ------------------------------
+    async def transact(
+        self,
+        docs: Sequence[tuple[str, str]],
+        prefixes: Sequence[str],
+        decide: TxnDecide,
+        *,
+        actor: str,
+    ) -> None:
+        """Read the ``(kind, key)`` documents and the prefixes, call ``decide(view)`` for the writes, and
+        commit them (with their change entries) only if nothing read changed meanwhile, else read again.
+        ``decide`` is called once per attempt, must be pure, and may raise to abort with nothing written.
+        Raises ``TransactionConflict`` after repeated losses, ``StorageUnavailable`` if Redis fails.
+        """
+        ...
+
     # --- change feed ---------------------------------------------------------------------------
     def invalidations(self) -> AsyncIterator[Invalidation]:
         """Every committed write on any worker or node, within 100 ms; ALL after a reconnect."""
         ...
 
     async def read_changes(self, after_id: str = "0", count: int = 100) -> list[ChangeEntry]: ...
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        """Add a refused or failed write to the change stream (``entry.result`` != "ok"); no invalidation."""
+        ...
 
     async def ping(self) -> None: ...
 

@@ -1,7 +1,8 @@
-"""The bulk write path (import, ``loadtest seed``): overwrites in batches, with one change-stream entry and
-one invalidation message (naming every handle) per batch. On standalone Redis a batch is one script call, so
-the batch and its feed entry commit together; on a cluster it is a pipeline of HSETs (a script cannot span
-slots), each identifier written whole, then the feed entry and the invalidation.
+"""The bulk write path (import, ``loadtest seed``): overwrites in batches, with change-stream entries naming
+every handle (one entry per ``scripts.BULK_CHUNK`` of them) and one invalidation message per batch. On
+standalone Redis a batch is one script call, so the batch and its feed entries commit together; on a cluster
+it is a pipeline of HSETs (a script cannot span slots), each identifier written whole, then the feed entries
+and the invalidation.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterable, Iterable, Sequence
 from typing import Any
 
 from protocol.values import HandleValue
-from storage import keys, records
+from storage import keys, records, scripts
 from storage.client import unavailable_on_error
 from storage.cluster import RedisCluster
 from storage.redis_store import RedisStore
@@ -67,7 +68,7 @@ async def write_encoded(store: RedisStore, items: Sequence[Encoded], *, actor: s
     detail = {"count": len(items), "first": items[0][0], "last": items[-1][0]}
     with unavailable_on_error():
         if isinstance(store.client, RedisCluster):
-            await _write_pipelined(store, items, _entry(actor, detail))
+            await _write_pipelined(store, items, actor)
         else:
             await _write_scripted(store, items, actor, detail)
     return len(items)
@@ -94,19 +95,28 @@ async def _write_scripted(
     await store.bulk_script(keys=bucket_keys, args=args)
 
 
-async def _write_pipelined(store: RedisStore, items: Sequence[Encoded], entry: dict[str, str]) -> None:
-    """Cluster: one script cannot span slots, so a pipeline of HSETs, then the feed entry and one PUBLISH."""
+async def _write_pipelined(store: RedisStore, items: Sequence[Encoded], actor: str) -> None:
+    """Cluster: one script cannot span slots: a pipeline of HSETs, then the feed entries and one PUBLISH."""
     pipe = store.client.pipeline(transaction=False)
     for handle, record in items:
         pipe.hset(keys.record_key(handle, store.buckets), keys.record_field(handle), record)
-    pipe.xadd(keys.CHANGES, entry, maxlen=keys.CHANGES_MAXLEN, approximate=True)
+    for entry in _entries(actor, [h for h, _ in items]):
+        pipe.xadd(keys.CHANGES, entry, maxlen=keys.CHANGES_MAXLEN, approximate=True)
     await pipe.execute()
     await store.client.publish(keys.INVALIDATIONS, keys.batch_invalidation_message([h for h, _ in items]))
 
 
-def _entry(actor: str, detail: dict[str, Any]) -> dict[str, str]:
-    text = json.dumps(detail, separators=(",", ":"))
-    return {"actor": actor, "op": "bulk-overwrite", "target": detail["first"], "result": "ok", "detail": text}
+def _entries(actor: str, handles: Sequence[str]) -> list[dict[str, str]]:
+    """The feed entries of a batch, as ``scripts.BULK_PUT`` makes them: one per ``BULK_CHUNK`` identifiers,
+    naming each of them in ``handles``."""
+    entries = []
+    for start in range(0, len(handles), scripts.BULK_CHUNK):
+        chunk = handles[start : start + scripts.BULK_CHUNK]
+        detail = {"count": len(chunk), "first": chunk[0], "last": chunk[-1]}
+        text = json.dumps(detail, separators=(",", ":"))
+        entry = {"actor": actor, "op": "bulk-overwrite", "target": chunk[0], "result": "ok", "detail": text}
+        entries.append({**entry, "handles": "\n".join(chunk)})
+    return entries
 
 
 async def _aiter(items: AsyncIterable[Item] | Iterable[Item]) -> AsyncIterable[Item]:

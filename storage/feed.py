@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from storage import keys
-from storage.api import ChangeEntry, InvalidationKind
+from storage.api import AuditEntry, ChangeEntry, InvalidationKind
 from storage.client import Client
 
 
@@ -34,6 +34,16 @@ async def publish_change(
     await client.publish(keys.INVALIDATIONS, keys.invalidation_message(kind.value, target, at_ms))
 
 
+async def append_audit_entry(client: Client, entry: AuditEntry) -> None:
+    """A refused or failed write: a stream entry only, never an invalidation (nothing changed)."""
+    if entry.result == "ok":
+        raise ValueError("an audit entry records a write that changed nothing; its result cannot be 'ok'")
+    fields = {"actor": entry.actor, "op": entry.operation, "target": entry.target, "result": entry.result}
+    if entry.detail:
+        fields["detail"] = json.dumps(entry.detail, separators=(",", ":"), default=str)
+    await client.xadd(keys.CHANGES, fields, maxlen=keys.CHANGES_MAXLEN, approximate=True)  # type: ignore[arg-type]
+
+
 def _ms_of(entry_id: object) -> int:
     text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
     ms = text.split("-", 1)[0]
@@ -50,5 +60,13 @@ def entry_from_stream(entry_id: bytes, fields: dict[bytes, bytes]) -> ChangeEntr
         operation=text.get("op", ""),
         target=text.get("target", ""),
         result=text.get("result", "ok"),
-        detail=json.loads(text["detail"]) if "detail" in text else {},
+        detail=_detail(text),
     )
+
+
+def _detail(text: dict[str, str]) -> dict[str, Any]:
+    """The entry's detail; a bulk entry's ``handles`` field ("\n"-separated) becomes ``detail["handles"]``."""
+    detail: dict[str, Any] = json.loads(text["detail"]) if "detail" in text else {}
+    if "handles" in text:
+        detail["handles"] = text["handles"].split("\n")
+    return detail

@@ -1,6 +1,7 @@
 """NDJSON import: one ``{"handle": ..., "values": [...]}`` per line in the Handle REST value JSON
 (http-apis.md §1.3). Streams in constant memory; bad lines are reported with their number and reason.
-``strict`` validates the whole input first and writes nothing if any line is bad.
+``strict`` validates the whole input first and writes nothing if any line is bad. ``homed`` (the prefixes
+homed here) makes a line whose identifier's own prefix is not homed a bad line; None accepts any prefix.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from storage.bulk import DEFAULT_BATCH, Item, bulk_put
-from storage.ndjson import BadLine, parse_line
+from storage.ndjson import BadLine, check_homed, parse_line
 from storage.parallel import import_parallel
 from storage.redis_store import RedisStore
 
@@ -29,22 +30,27 @@ class ImportReport:
 
 
 def good_items(
-    lines: Iterable[str | bytes], report: ImportReport, on_bad: Callable[[int, str], None]
+    lines: Iterable[str | bytes], report: ImportReport, on_bad: Callable[[int, str], None],
+    homed: frozenset[str] | None = None,
 ) -> Iterator[Item]:
     for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            yield parse_line(line)
+            item = parse_line(line)
+            check_homed(item[0], homed)
+            yield item
         except BadLine as exc:
             report.note_bad(line_no, str(exc))
             on_bad(line_no, str(exc))
 
 
-def validate(lines: Iterable[str | bytes], on_bad: Callable[[int, str], None]) -> ImportReport:
+def validate(
+    lines: Iterable[str | bytes], on_bad: Callable[[int, str], None], homed: frozenset[str] | None = None
+) -> ImportReport:
     """The strict first pass: parse everything, write nothing."""
     report = ImportReport()
-    for _ in good_items(lines, report, on_bad):
+    for _ in good_items(lines, report, on_bad, homed):
         pass
     return report
 
@@ -57,11 +63,15 @@ async def import_lines(
     actor: str = "import",
     batch: int = DEFAULT_BATCH,
     workers: int = 1,
+    homed: frozenset[str] | None = None,
 ) -> ImportReport:
     """Import good lines, report bad ones. ``workers`` > 1 parses and encodes in that many processes."""
     report = ImportReport()
     if workers > 1:
-        await import_parallel(store, lines, report, on_bad, actor=actor, batch=batch, workers=workers)
+        await import_parallel(
+            store, lines, report, on_bad, actor=actor, batch=batch, workers=workers, homed=homed
+        )
     else:
-        report.imported = await bulk_put(store, good_items(lines, report, on_bad), actor=actor, batch=batch)
+        items = good_items(lines, report, on_bad, homed)
+        report.imported = await bulk_put(store, items, actor=actor, batch=batch)
     return report

@@ -42,6 +42,20 @@ def parse_line_encoded(text: str | bytes) -> Encoded:
     return handle, records.encode_plain_record(fields)
 
 
+def check_homed(handle: str, homed: frozenset[str] | None) -> None:
+    """BadLine unless canonical ``handle``'s own prefix is in ``homed`` (None: any prefix is accepted).
+
+    The node answers only for identifiers whose own prefix it homes (handle-protocol.md §9 step 3); a record
+    under any other prefix could never be resolved, so the import refuses it unless told otherwise."""
+    if homed is None:
+        return
+    prefix = handle.partition("/")[0]
+    if prefix == "0.NA":
+        prefix = parse_identifier(handle).naming_prefix
+    if prefix not in homed:
+        raise BadLine(f"prefix {prefix} is not homed here (--allow-unhomed imports it anyway)")
+
+
 def _line_object(text: str | bytes) -> dict[str, Any]:
     try:
         obj: Any = json.loads(text)

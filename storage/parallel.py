@@ -22,7 +22,7 @@ from storage import keys, scripts
 from storage.bulk import Encoded, write_encoded
 from storage.client import unavailable_on_error
 from storage.cluster import RedisCluster
-from storage.ndjson import BadLine, parse_line_encoded
+from storage.ndjson import BadLine, check_homed, parse_line_encoded
 from storage.redis_store import RedisStore
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class PackFor:
     actor: str
 
 
-def parse_chunk(chunk: Chunk, pack_for: PackFor | None = None) -> Parsed:
+def parse_chunk(chunk: Chunk, pack_for: PackFor | None = None, homed: frozenset[str] | None = None) -> Parsed:
     """In a worker: the good lines encoded (packed for ``pack_for``); (line number, reason) of bad ones."""
     good: list[Encoded] = []
     bad: BadLines = []
@@ -59,7 +59,9 @@ def parse_chunk(chunk: Chunk, pack_for: PackFor | None = None) -> Parsed:
         if not line.strip():
             continue
         try:
-            good.append(parse_line_encoded(line))
+            encoded = parse_line_encoded(line)
+            check_homed(encoded[0], homed)
+            good.append(encoded)
         except BadLine as exc:
             bad.append((line_no, str(exc)))
     if pack_for is None or not good:
@@ -106,6 +108,7 @@ async def import_parallel(
     actor: str,
     batch: int,
     workers: int,
+    homed: frozenset[str] | None = None,
 ) -> None:
     context = multiprocessing.get_context("spawn")  # no fork of a process with a running loop
     # A cluster write is a pipeline of HSETs (storage.bulk): only a standalone write is one packed call.
@@ -113,7 +116,7 @@ async def import_parallel(
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         inflight: deque[Future[Parsed]] = deque()
         for chunk in chunks(lines, batch):
-            inflight.append(pool.submit(parse_chunk, chunk, pack_for))
+            inflight.append(pool.submit(parse_chunk, chunk, pack_for, homed))
             if len(inflight) >= 2 * workers:
                 await _drain_one(store, inflight, report, on_bad, actor)
         while inflight:

@@ -14,11 +14,15 @@ from typing import Any
 from protocol.values import HandleValue
 from storage import keys, records, scripts
 from storage.api import (
+    AuditEntry,
     ChangeEntry,
+    DocDelete,
+    DocPut,
     HandleAlreadyExists,
     HandleNotFound,
     Invalidation,
     InvalidationKind,
+    PrefixPut,
     PrefixRecord,
     PrefixStatus,
     Record,
@@ -26,6 +30,8 @@ from storage.api import (
     StorageError,
     StorageObserver,
     StorageUnavailable,
+    TxnDecide,
+    TxnView,
     ValueAlreadyExists,
     ValueNotFound,
 )
@@ -33,8 +39,9 @@ from storage.batcher import ReadBatcher
 from storage.client import Client, pubsub_client, unavailable_on_error
 from storage.cluster import RedisCluster
 from storage.embedded import EmbeddedRedis
-from storage.feed import entry_from_stream, publish_change
+from storage.feed import append_audit_entry, entry_from_stream, publish_change
 from storage.scan import PrefixScanner
+from storage.txn import run_transaction
 
 log = logging.getLogger(__name__)
 _Outcome = scripts.Outcome
@@ -99,7 +106,7 @@ class RedisStore:
                     pipe.hget(bucket, field)
                 raws: list[bytes | None] = await pipe.execute()
             else:
-                raws = await self._read_many(keys=buckets_of, args=fields)
+                raws = await self._read_many(keys=buckets_of, args=[records.pack_fields(fields)])
         return [None if raw is None else _decode(raw) for raw in raws]
 
     @contextlib.contextmanager
@@ -225,6 +232,39 @@ class RedisStore:
                 await self._client.srem(keys.doc_index(kind), *expired)
         return [(m, _doc(raw)) for m, raw in zip(members, raws, strict=True) if raw is not None]
 
+    # --- transactions (admin work: tenant operations, storage.txn) -----------------------------
+    async def transact(
+        self,
+        docs: Sequence[tuple[str, str]],
+        prefixes: Sequence[str],
+        decide: TxnDecide,
+        *,
+        actor: str,
+    ) -> None:
+        if isinstance(self._client, RedisCluster):
+            await self._apply_unwatched(docs, prefixes, decide, actor=actor)
+            return
+        with unavailable_on_error():
+            await run_transaction(self._client, docs, prefixes, decide, actor=actor)
+
+    async def _apply_unwatched(
+        self, docs: Sequence[tuple[str, str]], prefixes: Sequence[str], decide: TxnDecide, *, actor: str
+    ) -> None:
+        """Cluster: no multi-slot WATCH, so read, decide and apply in order (not atomic; storage.txn)."""
+        view = TxnView(
+            {(kind, key): await self.get_doc(kind, key) for kind, key in docs},
+            {prefix: await self.get_prefix(prefix) for prefix in prefixes},
+        )
+        for op in decide(view):
+            if isinstance(op, DocPut):
+                await self.put_doc(op.kind, op.key, op.doc, actor=actor, ttl_s=op.ttl_s)
+            elif isinstance(op, DocDelete):
+                await self.delete_doc(op.kind, op.key, actor=actor)
+            elif isinstance(op, PrefixPut):
+                await self.put_prefix(op.record, actor=actor)
+            else:
+                await self.remove_prefix(op.prefix, actor=actor)
+
     # --- change feed ---------------------------------------------------------------------------
     async def invalidations(self) -> AsyncIterator[Invalidation]:
         """Subscribe; yield ALL after every (re)subscribe, then each published invalidation."""
@@ -251,6 +291,10 @@ class RedisStore:
         with unavailable_on_error():
             rows = await self._client.xrange(keys.CHANGES, min=f"({after_id}", count=count)
         return [entry_from_stream(ident, fields) for ident, fields in rows]
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        with unavailable_on_error():
+            await append_audit_entry(self._client, entry)
 
     async def ping(self) -> None:
         with self._observed("ping", 0), unavailable_on_error():

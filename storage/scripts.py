@@ -102,27 +102,40 @@ return existed
 
 # Standalone bulk write: KEYS = the bucket of each identifier, then the change stream; ARGV = field, record
 # per identifier, then the stream entry (actor, detail, maxlen) and the invalidation channel and message.
-# One call per batch: the batch, its feed entry and its invalidation commit together.
+# One call per batch: the batch, its feed entries and its invalidation commit together. The feed gets one
+# entry per BULK_CHUNK identifiers whose ``handles`` field names them ("\n"-separated, as the invalidation
+# message does), so a consumer can tell what changed; its detail is {count, first, last} of that chunk (the
+# caller's detail argument is no longer used; the argument layout is kept for storage.parallel).
+BULK_CHUNK = 500
 BULK_PUT = r"""
 local n = #KEYS - 1
 for i = 1, n do
   redis.call('HSET', KEYS[i], ARGV[2 * i - 1], ARGV[2 * i])
 end
 local base = 2 * n
-redis.call('XADD', KEYS[n + 1], 'MAXLEN', '~', ARGV[base + 3], '*', 'actor', ARGV[base + 1],
-  'op', 'bulk-overwrite', 'target', ARGV[1] or '', 'result', 'ok', 'detail', ARGV[base + 2])
+for c = 1, n, BULK_CHUNK do
+  local last = math.min(c + BULK_CHUNK - 1, n)
+  local names = {}
+  for i = c, last do names[#names + 1] = ARGV[2 * i - 1] end
+  local detail = cjson.encode({count = last - c + 1, first = ARGV[2 * c - 1], last = ARGV[2 * last - 1]})
+  redis.call('XADD', KEYS[n + 1], 'MAXLEN', '~', ARGV[base + 3], '*', 'actor', ARGV[base + 1],
+    'op', 'bulk-overwrite', 'target', ARGV[2 * c - 1], 'result', 'ok', 'detail', detail,
+    'handles', table.concat(names, '\n'))
+end
 redis.call('PUBLISH', ARGV[base + 4], ARGV[base + 5])
 return n
-"""
+""".replace("BULK_CHUNK", str(BULK_CHUNK))
 
-# Standalone batched read: KEYS[i] the bucket of identifier i, ARGV[i] its field; one reply per identifier
-# (nil when absent). One command instead of a pipeline of HGETs: redis-py spends ~15 us of client CPU per
-# pipelined command (packing, per-reply parsing and timeouts) and a single EVALSHA reply is parsed by hiredis
-# in C. Not for a cluster, where a script may only touch keys of one slot (RedisStore pipelines there).
+# Standalone batched read: KEYS[i] the bucket of identifier i; ARGV[1] the msgpack array of their fields.
+# One reply per identifier (nil when absent). One command instead of a pipeline of HGETs: redis-py spends
+# ~15 us of client CPU per pipelined command (packing, per-reply parsing, timeouts), while one EVALSHA reply
+# is parsed by hiredis in C and the fields travel as one packed argument. Not for a cluster, where a script
+# may only touch keys of one slot (RedisStore pipelines there).
 READ_MANY = r"""
+local fields = cmsgpack.unpack(ARGV[1])
 local out = {}
 for i = 1, #KEYS do
-  out[i] = redis.call('HGET', KEYS[i], ARGV[i])
+  out[i] = redis.call('HGET', KEYS[i], fields[i])
 end
 return out
 """

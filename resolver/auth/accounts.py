@@ -24,7 +24,7 @@ from resolver.auth import secrets as sec
 from resolver.auth.principal import OPERATOR, Principal
 from resolver.auth.sealed import SealError, SecretBox, sha256_hex
 from resolver.auth.snms_login import check_hashed_password
-from storage.api import HandleStore
+from storage.api import DocPut, HandleStore
 
 CREDENTIAL = "credential"
 IDENTITY = "identity"
@@ -53,8 +53,14 @@ class Accounts:
         self._store = store
         self._box = box
         self.token_ttl_s = token_ttl_s
+        self._dummy_sealed = box.seal(sha256_hex(sec.new_secret()).encode("ascii"))
 
     async def add_credential(self, principal: Principal, password: str, identity: str, *, actor: str) -> None:
+        for op in await self.credential_docs(principal, password, identity):
+            await self._store.put_doc(op.kind, op.key, op.doc, actor=actor)
+
+    async def credential_docs(self, principal: Principal, password: str, identity: str) -> list[DocPut]:
+        """The credential document (and its identity link), for a caller that writes them in a transaction."""
         secret = await asyncio.to_thread(sec.hash_secret, password)
         doc = {
             "username": principal.username,
@@ -65,11 +71,10 @@ class Accounts:
             "identity": canonical_identity(identity) if identity else "",
             "epoch": sec.new_secret(9),
         }
-        await self._store.put_doc(CREDENTIAL, principal.username, doc, actor=actor)
+        ops = [DocPut(CREDENTIAL, principal.username, doc)]
         if identity:
-            await self._store.put_doc(
-                IDENTITY, canonical_identity(identity), {"username": principal.username}, actor=actor
-            )
+            ops.append(DocPut(IDENTITY, canonical_identity(identity), {"username": principal.username}))
+        return ops
 
     async def remove_credential(self, username: str, *, actor: str) -> None:
         doc = await self._store.get_doc(CREDENTIAL, username)
@@ -88,13 +93,15 @@ class Accounts:
 
     async def login_hashed(self, username: str, hashed: str, now_s: float) -> Principal | None:
         doc = await self._store.get_doc(CREDENTIAL, username)
-        if doc is None:
-            return None
+        # An unknown user goes through the same unseal and comparison (with a sealed dummy that no submitted
+        # value matches), so the answer time does not tell whether the username exists.
+        sealed = str(doc.get("sealed_sha", "")) if doc is not None else self._dummy_sealed
         try:
-            sha_hex = self._box.open(str(doc.get("sealed_sha", ""))).decode("ascii")
+            sha_hex = self._box.open(sealed).decode("ascii")
         except (SealError, UnicodeDecodeError):
             return None
-        return _principal(doc) if check_hashed_password(hashed, sha_hex, now_s) else None
+        matched = check_hashed_password(hashed, sha_hex, now_s)
+        return _principal(doc) if matched and doc is not None else None
 
     async def login_identity(self, identity: str, secret: str) -> Principal | None:
         """The Handle REST Basic scheme: user ``<index>:<handle>`` (URL-encoded) and its secret."""
@@ -104,16 +111,21 @@ class Accounts:
         return await self.login_password(str(link["username"]), secret)
 
     async def issue_token(self, principal: Principal, now_s: float, *, actor: str) -> str:
+        token, op = self.token_doc(principal, now_s, await self._epoch(principal))
+        await self._store.put_doc(op.kind, op.key, op.doc, actor=actor, ttl_s=op.ttl_s)
+        return token
+
+    def token_doc(self, principal: Principal, now_s: float, epoch: str) -> tuple[str, DocPut]:
+        """A new token and its document; ``epoch`` is the principal's credential epoch ("" for operators)."""
         token = sec.new_token()
         doc = {
             "username": principal.username,
             "kind": principal.kind,
             "name": principal.name,
             "expires_ms": int((now_s + self.token_ttl_s) * 1000),
-            "epoch": await self._epoch(principal),
+            "epoch": epoch,
         }
-        await self._store.put_doc(TOKEN, sec.token_digest(token), doc, actor=actor, ttl_s=self.token_ttl_s)
-        return token
+        return token, DocPut(TOKEN, sec.token_digest(token), doc, ttl_s=self.token_ttl_s)
 
     async def principal_for_token(self, token: str, now_s: float) -> Principal | None:
         doc = await self._store.get_doc(TOKEN, sec.token_digest(token))

@@ -89,6 +89,21 @@ def load_or_create_key(path: Path) -> bytes:
     return _read_key(path)
 
 
+def create_key(path: Path) -> None:
+    """Write a new random key to ``path`` (mode 0600); refuses to replace an existing file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(secrets.token_bytes(_KEY_BYTES))
+
+
+def read_key(path: Path) -> bytes:
+    """A configured key (e.g. a mounted k8s Secret): it must exist, it is never created here."""
+    try:
+        return _read_key(path)
+    except OSError as exc:
+        raise ValueError(f"cannot read node key file {path}: {exc.strerror}") from None
+
+
 def _read_key(path: Path) -> bytes:
     key = path.read_bytes()
     if len(key) < _KEY_BYTES:

@@ -18,9 +18,20 @@ from protocol.handle import DEFAULT_LIMITS, IdentifierLimits, parse_identifier
 from protocol.valuedata import AdminData, encode_typed
 from protocol.values import HandleValue
 from resolver.auth import secrets as sec
-from resolver.auth.accounts import Accounts, operator_principal
+from resolver.auth.accounts import CREDENTIAL, IDENTITY, Accounts, operator_principal
 from resolver.auth.principal import TENANT, Principal
-from storage.api import HandleStore, PrefixRecord, PrefixStatus, Record
+from storage.api import (
+    DocDelete,
+    DocPut,
+    HandleStore,
+    PrefixPut,
+    PrefixRecord,
+    PrefixRemove,
+    PrefixStatus,
+    Record,
+    TxnOp,
+    TxnView,
+)
 
 TENANT_DOC = "tenant"
 ADMIN_INDEX = 100  # domain.md §4.2: HS_ADMIN conventionally at 100
@@ -94,27 +105,91 @@ class Tenants:
     async def create(
         self, name: str, prefix: str, password: str | None, now_s: float, *, actor: str
     ) -> TenantCredentials:
+        """Tenant document, credential, identity link, homed prefix and a first token: one transaction, so
+        two operators racing for one prefix cannot both win and a failure leaves no half-made tenant."""
         if not _NAME.fullmatch(name):
             raise TenantError(
                 f"invalid tenant name {name!r}: 1-50 of A-Z a-z 0-9 _ . - (starting alphanumeric)"
             )
         canon = canonical_prefix_text(prefix)
-        if await self.get(name) is not None:
-            raise TenantError(f"tenant {name!r} already exists", status=409)
-        await self._check_free(canon, name)
         password = password or sec.new_secret()
         principal = Principal(kind=TENANT, name=name, username=name)
-        doc = {"name": name, "prefixes": [], "created_ms": int(now_s * 1000)}
-        await self._store.put_doc(TENANT_DOC, name, doc, actor=actor)
-        await self._accounts.add_credential(principal, password, admin_identity(canon), actor=actor)
-        await self.home(name, canon, actor=actor)
-        token = await self._accounts.issue_token(principal, now_s, actor=actor)
+        credential = await self._accounts.credential_docs(principal, password, admin_identity(canon))
+        token, token_op = self._accounts.token_doc(principal, now_s, str(credential[0].doc["epoch"]))
+        doc = {"name": name, "prefixes": [canon], "created_ms": int(now_s * 1000)}
+        record = PrefixRecord(canon, PrefixStatus.HOMED, name, prefix_admin_values(canon))
+
+        def decide(view: TxnView) -> list[TxnOp]:
+            if view.docs[(TENANT_DOC, name)] is not None:
+                raise TenantError(f"tenant {name!r} already exists", status=409)
+            _check_free(view.prefixes[canon], canon, name)
+            return [DocPut(TENANT_DOC, name, doc), *credential, PrefixPut(record), token_op]
+
+        await self._store.transact([(TENANT_DOC, name)], [canon], decide, actor=actor)
         return TenantCredentials(name, (canon,), name, password, token, admin_identity(canon))
 
-    async def _check_free(self, prefix: str, tenant: str) -> None:
-        record = await self._store.get_prefix(prefix)
-        if record is not None and record.tenant not in (None, tenant):
-            raise TenantError(f"prefix {prefix} belongs to tenant {record.tenant!r}", status=409)
+    async def home(self, name: str, prefix: str, *, actor: str) -> str:
+        """Home ``prefix`` here for tenant ``name`` (idempotent for the same tenant)."""
+        canon = canonical_prefix_text(prefix)
+        record = PrefixRecord(canon, PrefixStatus.HOMED, name, prefix_admin_values(canon))
+        await self._claim(name, record, actor=actor)
+        return canon
+
+    async def delegate(self, name: str, prefix: str, values: Record, *, actor: str) -> str:
+        """Point ``prefix`` at the tenant's own enterprise node: answers become referrals (RC 303)."""
+        canon = canonical_prefix_text(prefix)
+        if not any(v.type.upper().startswith(("HS_SITE", "HS_SERV")) for v in values):
+            raise TenantError("a delegation needs an HS_SITE or HS_SERV value (handle-protocol.md §8.6)")
+        values = (*prefix_admin_values(canon), *(v for v in values if v.index != ADMIN_INDEX))
+        await self._claim(name, PrefixRecord(canon, PrefixStatus.DELEGATED, name, values), actor=actor)
+        return canon
+
+    async def _claim(self, name: str, record: PrefixRecord, *, actor: str) -> None:
+        """Write ``record`` for tenant ``name`` if the prefix is free or already the tenant's, and add it to
+        the tenant's list, in one transaction (the check and the write cannot be separated)."""
+        canon = record.prefix
+
+        def decide(view: TxnView) -> list[TxnOp]:
+            doc = _existing(view, name)
+            _check_free(view.prefixes[canon], canon, name)
+            prefixes = [p for p in doc.get("prefixes", []) if p != canon] + [canon]
+            return [PrefixPut(record), DocPut(TENANT_DOC, name, {**doc, "prefixes": prefixes})]
+
+        await self._store.transact([(TENANT_DOC, name)], [canon], decide, actor=actor)
+
+    async def unhome(self, name: str, prefix: str, *, actor: str) -> str:
+        canon = canonical_prefix_text(prefix)
+
+        def decide(view: TxnView) -> list[TxnOp]:
+            doc = _existing(view, name)
+            current = view.prefixes[canon]
+            if current is None or current.tenant != name:
+                raise TenantError(f"prefix {canon} is not homed for tenant {name!r}", status=404)
+            prefixes = [p for p in doc.get("prefixes", []) if p != canon]
+            return [PrefixRemove(canon), DocPut(TENANT_DOC, name, {**doc, "prefixes": prefixes})]
+
+        await self._store.transact([(TENANT_DOC, name)], [canon], decide, actor=actor)
+        return canon
+
+    async def remove(self, name: str, *, actor: str) -> None:
+        """Unhome every prefix of the tenant and delete its credential (its identifiers stay in Redis), in
+        one transaction; a prefix homed for the tenant meanwhile makes it read again (TenantError 409)."""
+        listed = list((await self._tenant_doc(name)).get("prefixes", []))
+        credential = await self._store.get_doc(CREDENTIAL, name)
+        identity = str(credential.get("identity", "")) if credential else ""
+        reads = [(TENANT_DOC, name), (CREDENTIAL, name), *([(IDENTITY, identity)] if identity else [])]
+
+        def decide(view: TxnView) -> list[TxnOp]:
+            doc = _existing(view, name)
+            if list(doc.get("prefixes", [])) != listed:
+                raise TenantError(f"tenant {name!r} changed while being removed; try again", status=409)
+            ops: list[TxnOp] = [
+                PrefixRemove(p) for p, rec in view.prefixes.items() if rec is not None and rec.tenant == name
+            ]
+            ops += [DocDelete(kind, key) for (kind, key), found in view.docs.items() if found is not None]
+            return ops
+
+        await self._store.transact(reads, listed, decide, actor=actor)
 
     async def _tenant_doc(self, name: str) -> dict[str, Any]:
         doc = await self.get(name)
@@ -122,56 +197,21 @@ class Tenants:
             raise TenantError(f"no tenant {name!r}", status=404)
         return doc
 
-    async def _set_prefixes(self, doc: dict[str, Any], prefixes: list[str], *, actor: str) -> None:
-        await self._store.put_doc(TENANT_DOC, str(doc["name"]), {**doc, "prefixes": prefixes}, actor=actor)
-
-    async def home(self, name: str, prefix: str, *, actor: str) -> str:
-        """Home ``prefix`` here for tenant ``name`` (idempotent for the same tenant)."""
-        doc = await self._tenant_doc(name)
-        canon = canonical_prefix_text(prefix)
-        await self._check_free(canon, name)
-        record = PrefixRecord(canon, PrefixStatus.HOMED, name, prefix_admin_values(canon))
-        await self._store.put_prefix(record, actor=actor)
-        prefixes = [p for p in doc.get("prefixes", []) if p != canon] + [canon]
-        await self._set_prefixes(doc, prefixes, actor=actor)
-        return canon
-
-    async def delegate(self, name: str, prefix: str, values: Record, *, actor: str) -> str:
-        """Point ``prefix`` at the tenant's own enterprise node: answers become referrals (RC 303)."""
-        doc = await self._tenant_doc(name)
-        canon = canonical_prefix_text(prefix)
-        await self._check_free(canon, name)
-        if not any(v.type.upper().startswith(("HS_SITE", "HS_SERV")) for v in values):
-            raise TenantError("a delegation needs an HS_SITE or HS_SERV value (handle-protocol.md §8.6)")
-        values = (*prefix_admin_values(canon), *(v for v in values if v.index != ADMIN_INDEX))
-        await self._store.put_prefix(PrefixRecord(canon, PrefixStatus.DELEGATED, name, values), actor=actor)
-        prefixes = [p for p in doc.get("prefixes", []) if p != canon] + [canon]
-        await self._set_prefixes(doc, prefixes, actor=actor)
-        return canon
-
-    async def unhome(self, name: str, prefix: str, *, actor: str) -> str:
-        doc = await self._tenant_doc(name)
-        canon = canonical_prefix_text(prefix)
-        record = await self._store.get_prefix(canon)
-        if record is None or record.tenant != name:
-            raise TenantError(f"prefix {canon} is not homed for tenant {name!r}", status=404)
-        await self._store.remove_prefix(canon, actor=actor)
-        await self._set_prefixes(doc, [p for p in doc.get("prefixes", []) if p != canon], actor=actor)
-        return canon
-
-    async def remove(self, name: str, *, actor: str) -> None:
-        """Unhome every prefix of the tenant and delete its credential (its identifiers stay in Redis)."""
-        doc = await self._tenant_doc(name)
-        for prefix in list(doc.get("prefixes", [])):
-            record = await self._store.get_prefix(prefix)
-            if record is not None and record.tenant == name:
-                await self._store.remove_prefix(prefix, actor=actor)
-        await self._accounts.remove_credential(name, actor=actor)
-        await self._store.delete_doc(TENANT_DOC, name, actor=actor)
-
     async def new_token(self, name: str, now_s: float, *, actor: str) -> str:
         await self._tenant_doc(name)
         return await self._accounts.issue_token(Principal(TENANT, name, name), now_s, actor=actor)
 
     async def new_operator_token(self, name: str, now_s: float, *, actor: str) -> str:
         return await self._accounts.issue_token(operator_principal(name), now_s, actor=actor)
+
+
+def _existing(view: TxnView, name: str) -> dict[str, Any]:
+    doc = view.docs[(TENANT_DOC, name)]
+    if doc is None:
+        raise TenantError(f"no tenant {name!r}", status=404)
+    return doc
+
+
+def _check_free(record: PrefixRecord | None, prefix: str, tenant: str) -> None:
+    if record is not None and record.tenant not in (None, tenant):
+        raise TenantError(f"prefix {prefix} belongs to tenant {record.tenant!r}", status=409)

@@ -1,5 +1,9 @@
 """`resolver import FILE`: import identifiers from NDJSON (``-`` for stdin).
 
+Only identifiers whose own prefix is homed here are imported (the node answers for no others,
+handle-protocol.md §9 step 3); the rest are bad lines unless ``--allow-unhomed`` is given (an operator tool,
+e.g. loading records before their prefix is homed).
+
 Exit codes: 0 all lines imported, 1 some bad lines (the good ones were written), 2 ``--strict`` abort or a
 usage / storage error.
 """
@@ -16,7 +20,7 @@ from typing import IO, Any
 
 from resolver.commands._storage_args import add_storage_args, storage_config
 from storage import open_store
-from storage.api import StorageError
+from storage.api import PrefixStatus, StorageError
 from storage.importer import import_lines, validate
 
 
@@ -27,6 +31,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--batch", type=int, default=1000, help="identifiers per write batch")
     parser.add_argument(
         "--workers", type=int, default=1, help="processes that parse lines (helps with idle cores)"
+    )
+    parser.add_argument(
+        "--allow-unhomed", action="store_true", help="also import identifiers whose prefix is not homed here"
     )
     add_storage_args(parser)
     parser.set_defaults(run=run)
@@ -67,7 +74,17 @@ def run(args: argparse.Namespace) -> int:
 async def _import(args: argparse.Namespace, source: IO[bytes]) -> int:
     store = await open_store(storage_config(args))
     try:
-        report = await import_lines(store, source, on_bad=_report_bad, batch=args.batch, workers=args.workers)
+        homed = None
+        if not args.allow_unhomed:
+            homed = frozenset(p.prefix for p in await store.list_prefixes() if p.status is PrefixStatus.HOMED)
+        if args.strict and homed is not None:  # a second pass for the prefixes (the input is a file here)
+            if validate(source, _report_bad, homed).bad_count:
+                print("--strict: identifiers under prefixes not homed here; nothing written", file=sys.stderr)
+                return 2
+            source.seek(0)
+        report = await import_lines(
+            store, source, on_bad=_report_bad, batch=args.batch, workers=args.workers, homed=homed
+        )
     finally:
         await store.aclose()
     print(f"imported {report.imported}, bad lines {report.bad_count}", file=sys.stderr)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from resolver.http.tls import server_ssl_context
+from resolver.http.write_ctx import node_key
 from resolver.logs import setup_logging
 from resolver.settings import Settings, SettingsError, add_setting_flags, load_settings
 from resolver.supervisor import Supervisor, bind_sockets, supervise
@@ -46,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args)
         server_ssl_context(settings)  # admin work: a bad certificate fails here, not in every worker
+        if settings.node_key_file is not None:  # admin work: so does a missing or short node key
+            node_key(settings)
     except SettingsError as exc:
         print(f"resolver serve: {exc}", file=sys.stderr)
         return 2

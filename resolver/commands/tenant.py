@@ -1,13 +1,15 @@
 """`resolver tenant`: manage tenants (enterprises), their prefixes and credentials.
 
 ``resolver tenant add NAME --prefix P [--password S] --json`` creates the tenant, homes the prefix and prints
-its credentials (username, password, token, handle identity).
+its credentials (username, password, token, handle identity). ``resolver tenant keygen --out FILE`` writes a
+new node key for ``node_key_file`` (shared by every replica, e.g. as a Kubernetes Secret).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from protocol.errors import ProtocolError
 from protocol.jsonfmt import values_from_json
 from resolver.auth import secrets as sec
 from resolver.auth.principal import TENANT, Principal
+from resolver.auth.sealed import create_key
 from resolver.auth.tenants import TenantError, admin_identity
 from resolver.commands._admin_session import OPERATOR_ACTOR, add_flags, run_async
 from resolver.http.write_ctx import WriteContext
@@ -52,6 +55,11 @@ def register(sub: Any) -> None:
     listing = actions.add_parser("list", help="list tenants")
     add_flags(listing)
     listing.set_defaults(run=_list)
+    keygen = actions.add_parser(
+        "keygen", help="write a new node key (SNMS v1 login seal) to a file, for node_key_file / a k8s Secret"
+    )
+    keygen.add_argument("--out", type=Path, required=True, help="file to create (mode 0600; never replaced)")
+    keygen.set_defaults(run=_keygen)
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -130,3 +138,14 @@ def _list(args: argparse.Namespace) -> int:
         return await ctx.tenants.all()
 
     return run_async("tenant list", body, args)
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    """Every node (replica) that checks SNMS v1 logins needs the same key: generate it once, share it."""
+    try:
+        create_key(args.out)
+    except OSError as exc:
+        print(f"resolver tenant keygen: cannot create {args.out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(json.dumps({"node_key_file": str(args.out)}))
+    return 0

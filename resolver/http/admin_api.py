@@ -6,6 +6,7 @@ errors are ``{"error": "<message>"}`` with a 4xx status that says what went wron
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from storage.api import StorageError
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 MAX_AUDIT_COUNT = 1_000
+log = logging.getLogger(__name__)
 
 
 class AdminError(Exception):
@@ -38,20 +40,32 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def admin_route(handler: Callable[[web.Request, Principal], Awaitable[web.Response]]) -> Handler:
+    """Operator-only; a refused or failed change goes to the audit stream (``record_refusal``)."""
+
     async def wrapper(request: web.Request) -> web.Response:
+        principal: Principal | None = None
         try:
             principal = await authenticate(request)
             if principal is None:
-                return _error(401, "operator token required: Authorization: Bearer <token>")
+                raise AdminError(401, "operator token required: Authorization: Bearer <token>")
             if not principal.is_operator:
-                return _error(403, f"{principal.actor} is not an operator")
+                raise AdminError(403, f"{principal.actor} is not an operator")
             return await handler(request, principal)
-        except (AdminError, BodyError, AuthError) as err:
-            return _error(err.status, err.message)
-        except TenantError as err:
-            return _error(err.status, str(err))
-        except StorageError:
-            return _error(503, "storage unavailable: nothing was changed")
+        except (AdminError, BodyError, AuthError) as exc:
+            status, message = exc.status, exc.message
+        except TenantError as exc:
+            status, message = exc.status, str(exc)
+        except StorageError as exc:
+            log.warning("admin request failed in storage: %s", exc, exc_info=exc)
+            status, message = 503, "storage unavailable: nothing was changed"
+        if request.method != "GET":
+            actor = principal.actor if principal is not None else ""
+            target = "/".join(request.match_info.values())
+            operation = f"{request.method} {request.path}"
+            await context(request).audit.record(
+                actor or (request.remote or "-"), actor, operation, target, status, message
+            )
+        return _error(status, message)
 
     return wrapper
 

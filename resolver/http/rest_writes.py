@@ -8,6 +8,7 @@ storage errors map to their response codes (§1.5), StorageUnavailable to RC 2 /
 from __future__ import annotations
 
 import dataclasses
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,12 +20,11 @@ from protocol.errors import InvalidHandle, ProtocolError
 from protocol.handle import Identifier, parse_identifier
 from protocol.jsonfmt import values_from_json
 from protocol.values import HandleValue
-from resolver.audit import log_refusal
 from resolver.auth.principal import Principal, owns_prefix
 from resolver.http.authn import AuthError, authenticate
 from resolver.http.jsonbody import BodyError, read_json
 from resolver.http.rest_common import RC, RestError, query_bool, query_int, rest_answer, rest_error
-from resolver.http.write_ctx import context, principal_of
+from resolver.http.write_ctx import audit_refusal, context
 from resolver.ratelimit import retry_after_header
 from storage import api as st
 
@@ -34,6 +34,7 @@ VALUE_MEMBERS = frozenset(("index", "type", "data", "ttl", "timestamp", "permiss
 ENTITY_MEMBERS = frozenset(("values", "handle", "responseCode"))
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+log = logging.getLogger(__name__)
 
 
 def _storage_error(exc: st.StorageError) -> RestError:
@@ -49,34 +50,38 @@ def _storage_error(exc: st.StorageError) -> RestError:
 
 
 def guarded(handler: Callable[[web.Request, Identifier | None], Awaitable[web.Response]]) -> Handler:
-    """Turn every refusal into the REST error answer, echoing the handle from the URL."""
+    """Turn every refusal into the REST error answer, echoing the handle from the URL; a write that was
+    refused or failed goes to the audit stream (``resolver.audit.record_refusal``)."""
 
     async def wrapper(request: web.Request) -> web.Response:
         raw = request.match_info.get("handle")
         try:
             ident = _identifier(request, raw) if raw is not None else None
             return await handler(request, ident)
-        except RestError as err:
-            if err.status in (401, 403):
-                log_refusal(_actor(request), f"{request.method} /api/handles", raw or "", err.message)
-            return rest_error(err, raw)
-        except BodyError as err:
-            code = RC.INVALID_VALUE if err.status == 400 else RC.PROTOCOL_ERROR
-            return rest_error(RestError(code, err.message, status=err.status), raw)
-        except AuthError as err:
-            code = RC.AUTHENTICATION_FAILED if err.status == 401 else RC.SERVER_TOO_BUSY
-            return rest_error(
-                RestError(code, err.message, status=err.status, retry_after=err.retry_after), raw
-            )
-        except st.StorageError as exc:
-            return rest_error(_storage_error(exc), raw)
+        except (RestError, BodyError, AuthError, st.StorageError) as exc:
+            err = _rest_error(exc)
+        if request.method != "GET":
+            target = raw or ""
+            operation = f"{request.method} /api/handles"
+            await audit_refusal(request, operation, target, err.status, err.message)
+        return rest_error(err, raw)
 
     return wrapper
 
 
-def _actor(request: web.Request) -> str:
-    principal = principal_of(request)
-    return principal.actor if principal is not None else ""
+def _rest_error(exc: RestError | BodyError | AuthError | st.StorageError) -> RestError:
+    if isinstance(exc, RestError):
+        return exc
+    if isinstance(exc, BodyError):
+        code = RC.INVALID_VALUE if exc.status == 400 else RC.PROTOCOL_ERROR
+        return RestError(code, exc.message, status=exc.status)
+    if isinstance(exc, AuthError):
+        code = RC.AUTHENTICATION_FAILED if exc.status == 401 else RC.SERVER_TOO_BUSY
+        return RestError(code, exc.message, status=exc.status, retry_after=exc.retry_after)
+    err = _storage_error(exc)
+    if err.status >= 500:  # the cause (Redis down, a corrupt record) must be findable in the log
+        log.warning("REST write failed in storage: %s", exc, exc_info=exc)
+    return err
 
 
 def _identifier(request: web.Request, raw: str) -> Identifier:

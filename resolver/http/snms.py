@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from protocol.handle import Identifier, parse_identifier
 from protocol.values import HandleValue
 from resolver.auth.principal import Principal, may_read_restricted, owns_prefix
 from resolver.http.snms_common import (
+    BUSY,
     SnmsError,
     Status,
     body_object,
@@ -38,6 +40,8 @@ from resolver.templates import (
     validate_registration,
 )
 from storage import api as st
+
+log = logging.getLogger(__name__)
 
 MAX_HANDLE_CHARS = 255  # http-apis.md §2.3
 LOGIN_FAILED = "用户名/密码错误！"  # http-apis.md §2.2
@@ -241,17 +245,52 @@ async def detail(request: web.Request) -> web.Response:
 # --- single writes ----------------------------------------------------------------------------------------
 
 
+def audited(name: str, op: ItemOp) -> ItemOp:
+    """``op`` on one item; a refusal or failure goes to the audit stream naming the item's identifier, and
+    a storage failure is logged with its cause and becomes the INTERNAL envelope (http-apis.md §2.1)."""
+
+    async def run(ctx: WriteContext, principal: Principal, item: Any) -> str:
+        try:
+            return await op(ctx, principal, item)
+        except SnmsError as exc:
+            err = exc
+        except st.StorageError as exc:
+            log.warning("SNMS %s of %r failed in storage: %s", name, _item_handle(item), exc, exc_info=exc)
+            err = SnmsError(Status.INTERNAL, BUSY)
+        await ctx.audit.record(
+            principal.actor, principal.actor, name, _item_handle(item), err.audit_status, err.message
+        )
+        err.audited = True
+        raise err
+
+    return run
+
+
+async def _delete_single(ctx: WriteContext, principal: Principal, handle: Any) -> str:
+    return await delete_one(ctx, principal, handle, missing="没有找到标识")
+
+
+async def _delete_item(ctx: WriteContext, principal: Principal, handle: Any) -> str:
+    return await delete_one(ctx, principal, handle, missing="标识不存在")
+
+
+_create = audited("snms-create", create_one)
+_update = audited("snms-update", update_one)
+_delete = audited("snms-delete", _delete_single)
+_batch_delete_one = audited("snms-delete", _delete_item)
+
+
 @snms_route
 async def create(request: web.Request) -> web.Response:
     principal = await require_login(request, write=True)
-    await create_one(context(request), principal, await snms_body(request))
+    await _create(context(request), principal, await snms_body(request))
     return envelope(True)
 
 
 @snms_route
 async def update(request: web.Request) -> web.Response:
     principal = await require_login(request, write=True)
-    await update_one(context(request), principal, await snms_body(request))
+    await _update(context(request), principal, await snms_body(request))
     return envelope(True)
 
 
@@ -259,7 +298,7 @@ async def update(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     principal = await require_login(request, write=True)
     body = body_object(await snms_body(request))
-    await delete_one(context(request), principal, body.get("handle"), missing="没有找到标识")
+    await _delete(context(request), principal, body.get("handle"))
     return envelope(True)
 
 
@@ -291,10 +330,8 @@ async def _run_batch(ctx: WriteContext, principal: Principal, items: list[Any], 
         async with gate:
             try:
                 await op(ctx, principal, item)
-            except SnmsError as err:
+            except SnmsError as err:  # already in the audit stream (``audited``)
                 return err.message
-            except st.StorageError:
-                return "系统繁忙 (storage unavailable: not written)"
             return "success"
 
     return list(await asyncio.gather(*(one(item) for item in items)))
@@ -311,16 +348,12 @@ async def _batch(request: web.Request, op: ItemOp) -> web.Response:
 
 @snms_route
 async def batch_create(request: web.Request) -> web.Response:
-    return await _batch(request, create_one)
+    return await _batch(request, _create)
 
 
 @snms_route
 async def batch_update(request: web.Request) -> web.Response:
-    return await _batch(request, update_one)
-
-
-async def _delete_item(ctx: WriteContext, principal: Principal, handle: Any) -> str:
-    return await delete_one(ctx, principal, handle, missing="标识不存在")
+    return await _batch(request, _update)
 
 
 @snms_route
@@ -329,7 +362,7 @@ async def batch_delete(request: web.Request) -> web.Response:
     principal = await require_login(request, write=False)
     items = _batch_items(await snms_body(request), lenient_key="handles")
     charge_writes(request, principal, len(items))
-    messages = await _run_batch(ctx, principal, items, _delete_item)
+    messages = await _run_batch(ctx, principal, items, _batch_delete_one)
     results = [
         {"handle": _item_handle(item), "code": 1 if msg == "success" else -2, "msg": msg}
         for item, msg in zip(items, messages, strict=True)

@@ -7,18 +7,20 @@ an oversize body is 413 and a rate-limited call 429 with Retry-After, so generic
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from resolver.audit import log_refusal
 from resolver.auth.principal import Principal
 from resolver.http.authn import AuthError, authenticate
 from resolver.http.jsonbody import BodyError, read_json
-from resolver.http.write_ctx import context, principal_of
+from resolver.http.write_ctx import audit_refusal, context
 from resolver.ratelimit import retry_after_header
 from storage.api import StorageError
+
+log = logging.getLogger(__name__)
 
 
 class Status(enum.IntEnum):
@@ -36,6 +38,17 @@ class SnmsError(Exception):
         self.message = message
         self.http = http
         self.retry_after = retry_after
+        self.audited = False  # set once the refusal is in the audit stream (per item, by resolver.http.snms)
+
+    @property
+    def audit_status(self) -> int:
+        """The HTTP status this refusal stands for in the audit stream (the envelope itself is HTTP 200)."""
+        if self.http != 200:
+            return self.http
+        return _AUDIT_STATUS.get(self.status, 400)
+
+
+_AUDIT_STATUS = {Status.NOT_LOGGED_IN: 401, Status.NO_PERMISSION: 403, Status.INTERNAL: 503}
 
 
 MISSING_LOGIN = "未登录或登录已过期 (authentication required: send Authorization: Bearer <token>)"
@@ -47,33 +60,44 @@ def envelope(
     return web.json_response({"status": int(status), "message": message, "data": data}, status=http)
 
 
+BUSY = "系统繁忙 (storage unavailable: nothing was written)"
+_NOT_WRITES = frozenset(("/identity/token", "/identity/token/v1"))  # logins: refusals are logged only
+
+
 def snms_route(
     handler: Callable[[web.Request], Awaitable[web.Response]],
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """Every refusal becomes an envelope; nothing escapes as an HTML error page."""
+    """Every refusal becomes an envelope; nothing escapes as an HTML error page. A write refused before its
+    items were looked at (not logged in, rate limited, bad body) goes to the audit stream here; refusals of
+    one identifier are recorded where the identifier is known (``resolver.http.snms.audited``)."""
 
     async def wrapper(request: web.Request) -> web.Response:
         try:
             return await handler(request)
-        except SnmsError as err:
-            if err.status in (Status.NOT_LOGGED_IN, Status.NO_PERMISSION):
-                principal = principal_of(request)
-                actor = principal.actor if principal is not None else ""
-                log_refusal(actor, f"{request.method} {request.path}", "", err.message)
-            resp = envelope(None, err.status, err.message, err.http)
-            if err.retry_after:
-                resp.headers["Retry-After"] = err.retry_after
-            return resp
-        except BodyError as err:
-            return envelope(None, Status.FAILURE, err.message, 413 if err.status == 413 else 200)
-        except AuthError as err:
-            if err.status == 429:
-                return envelope(None, Status.FAILURE, err.message, 429)
-            return envelope(None, Status.NOT_LOGGED_IN, f"{MISSING_LOGIN}: {err.message}")
-        except StorageError:
-            return envelope(None, Status.INTERNAL, "系统繁忙 (storage unavailable: nothing was written)")
+        except (SnmsError, BodyError, AuthError, StorageError) as exc:
+            err = _snms_error(exc)
+        if request.method != "GET" and request.path not in _NOT_WRITES and not err.audited:
+            operation = f"{request.method} {request.path}"
+            await audit_refusal(request, operation, "", err.audit_status, err.message)
+        resp = envelope(None, err.status, err.message, err.http)
+        if err.retry_after:
+            resp.headers["Retry-After"] = err.retry_after
+        return resp
 
     return wrapper
+
+
+def _snms_error(exc: SnmsError | BodyError | AuthError | StorageError) -> SnmsError:
+    if isinstance(exc, SnmsError):
+        return exc
+    if isinstance(exc, BodyError):
+        return SnmsError(Status.FAILURE, exc.message, 413 if exc.status == 413 else 200)
+    if isinstance(exc, AuthError):
+        if exc.status == 429:
+            return SnmsError(Status.FAILURE, exc.message, 429, exc.retry_after)
+        return SnmsError(Status.NOT_LOGGED_IN, f"{MISSING_LOGIN}: {exc.message}")
+    log.warning("SNMS request failed in storage: %s", exc, exc_info=exc)
+    return SnmsError(Status.INTERNAL, BUSY)
 
 
 async def snms_body(request: web.Request) -> Any:

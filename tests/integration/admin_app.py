@@ -53,7 +53,7 @@ def basic(user: str, secret: str) -> dict[str, str]:
 
 
 def settings_for(redis_url: str, data_dir: Path, **rate: Any) -> Settings:
-    settings = Settings(storage=StorageConfig(redis_url=redis_url, data_dir=data_dir))
+    settings = Settings(workers=1, storage=StorageConfig(redis_url=redis_url, data_dir=data_dir))
     return dataclasses.replace(settings, rate=RateLimitSettings(**rate)) if rate else settings
 
 

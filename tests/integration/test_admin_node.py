@@ -209,3 +209,27 @@ def test_bad_tls_files_fail_fast(tmp_path: Path) -> None:
     assert done.returncode == 2 and "tls_cert" in done.stderr
     only_cert = subprocess.run([*command[:-2]], capture_output=True, text=True, timeout=60, check=False)
     assert only_cert.returncode == 2 and "together" in only_cert.stderr
+
+
+async def test_rate_limit_is_node_wide_with_two_workers(redis_url: str, tmp_path: Path) -> None:
+    """Each of the 2 workers gets half the rate and burst: a burst of B + extra from one client gets at least
+    ``extra`` refusals however the kernel spreads it over the workers (counts only, no timings)."""
+    burst, extra = 10, 10
+    node = start_node(
+        tmp_path / "node", redis_url, "--resolutions-per-s", "0.001", "--rate-burst", str(burst), workers=2
+    )
+    try:
+        port = node.handle_port
+        replies = [await resolve_udp("127.0.0.1", port, "88.1/x") for _ in range(burst + extra)]
+        busy = sum(int(r.header.response_code) == 3 for r in replies)
+        assert busy >= extra
+        statuses = []
+        for _ in range(burst + extra):  # a new connection each time, so both workers take some
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"http://127.0.0.1:{node.http_port}/api/handles/88.1/x") as resp,
+            ):
+                statuses.append(resp.status)
+        assert statuses.count(429) >= extra
+    finally:
+        node.stop()

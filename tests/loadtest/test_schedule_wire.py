@@ -29,6 +29,7 @@ def test_a_constant_rate_is_due_evenly() -> None:
     assert s.total == 200
     assert s.intended(0) == 0.0
     assert s.intended(150) == pytest.approx(1.5)
+    assert s.due_by(-0.1) == 0
     assert s.due_by(0.0) == 1
     assert s.due_by(0.995) == 100
     assert s.due_by(5.0) == 200

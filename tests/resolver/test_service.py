@@ -94,13 +94,26 @@ async def test_prefix_handles(resolver: Resolver) -> None:
     assert slashless.values == homed.values
     derived = await resolve(resolver, "0.NA/88.100.2.7")
     assert derived.code == RC.PREFIX_REFERRAL and derived.referral_handle == ""
-    assert (await resolve(resolver, "0.NA/88.100.1.5")).code == RC.HANDLE_NOT_FOUND
+    assert (await resolve(resolver, "0.NA/88.100.1.5")).code == RC.SERVER_NOT_RESP  # derived, not known
     assert (await resolve(resolver, "0.NA/77")).code == RC.SERVER_NOT_RESP
 
 
-async def test_sub_prefix_of_homed_prefix_is_served(resolver: Resolver) -> None:
+async def test_derived_prefix_of_homed_prefix_is_not_homed(resolver: Resolver) -> None:
+    # §9 step 3: the identifier's own prefix must be homed here; even a stray record is not served
     await resolver.store.overwrite("88.100.1.9/x", [HandleValue(1, "URL", b"u")], actor="t")
-    assert (await resolve(resolver, "88.100.1.9/x")).code == RC.SUCCESS
+    answer = await resolve(resolver, "88.100.1.9/x")
+    assert answer.code == RC.SERVER_NOT_RESP and "88.100.1.9" in answer.message
+    assert (await resolve(resolver, "88.100.1.9/missing")).code == RC.SERVER_NOT_RESP
+
+
+async def test_derived_prefix_of_delegated_prefix_is_referred(resolver: Resolver) -> None:
+    answer = await resolve(resolver, "88.100.2.7/x")
+    assert answer.code == RC.PREFIX_REFERRAL and answer.referral_handle == "0.NA/88.100.2"
+    assert {v.type for v in answer.values} == {"HS_SITE.PREFIX", "HS_SERV"}
+    declined = resolver.answer_now(parse_identifier("88.100.2.7/x"), (), (), 0.0, referrals=False)
+    assert declined is not None and declined.code == RC.SERVER_NOT_RESP and "delegated" in declined.message
+    handle = resolver.answer_now(parse_identifier("0.NA/88.100.2.7"), (), (), 0.0, referrals=False)
+    assert handle is not None and handle.code == RC.SERVER_NOT_RESP
 
 
 async def test_write_during_read_is_not_cached(resolver: Resolver) -> None:

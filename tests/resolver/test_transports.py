@@ -46,6 +46,9 @@ class FakeTcpTransport(asyncio.Transport):
             self.messages.append(decode_message(raw))
         self.arrived.set()
 
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self.limits = (high, low)
+
     def pause_reading(self) -> None:
         self.paused += 1
 

@@ -11,7 +11,7 @@ import pytest
 
 from resolver.cli import main
 from storage import open_store
-from storage.api import StorageConfig
+from storage.api import PrefixRecord, PrefixStatus, StorageConfig
 
 VALUES: list[dict[str, Any]] = [
     {"index": 1, "type": "URL", "data": {"format": "string", "value": "https://example.com/p/1"}},
@@ -32,6 +32,20 @@ def run_cli(*argv: str) -> int:
     return main(list(argv))
 
 
+async def _home(url: str, prefix: str) -> None:
+    store = await open_store(StorageConfig(redis_url=url))
+    try:
+        await store.put_prefix(PrefixRecord(prefix, PrefixStatus.HOMED, None, ()), actor="test")
+    finally:
+        await store.aclose()
+
+
+@pytest.fixture
+def homed(redis_url: str) -> None:
+    """The import takes only identifiers whose prefix is homed here (handle-protocol.md §9 step 3)."""
+    asyncio.run(_home(redis_url, "88.1"))
+
+
 async def _count(url: str) -> int:
     store = await open_store(StorageConfig(redis_url=url))
     try:
@@ -41,6 +55,7 @@ async def _count(url: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("homed")
 def test_round_trip_100k(redis_url: str, tmp_path: Path) -> None:
     src, out = tmp_path / "in.ndjson", tmp_path / "out.ndjson"
     write_ndjson(src, 100_000)
@@ -58,6 +73,7 @@ def test_round_trip_100k(redis_url: str, tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.usefixtures("homed")
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_bad_lines_reported_good_written(
     redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], workers: str
@@ -79,3 +95,21 @@ async def test_strict_writes_nothing(redis_url: str, tmp_path: Path) -> None:
     write_ndjson(src, 10, bad_at=(10,))
     assert run_cli("import", str(src), "--strict", "--redis-url", redis_url) == 2
     assert await _count(redis_url) == 0
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_unhomed_prefix_lines_are_bad_unless_allowed(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], workers: str
+) -> None:
+    asyncio.run(_home(redis_url, "88.1.5"))  # a derived prefix homed: its parent 88.1 is still not ours
+    src = tmp_path / "in.ndjson"
+    write_ndjson(src, 3)
+    with src.open("a") as f:
+        f.write(json.dumps({"handle": "88.1.5/ok", "values": VALUES}) + "\n")
+    argv = ["import", str(src), "--redis-url", redis_url, "--workers", workers]
+    assert run_cli(*argv) == 1
+    err = capsys.readouterr().err
+    assert "line 1: prefix 88.1 is not homed here" in err and "imported 1, bad lines 3" in err
+    assert run_cli("import", str(src), "--strict", "--redis-url", redis_url) == 2
+    assert run_cli(*argv, "--allow-unhomed") == 0
+    assert asyncio.run(_count(redis_url)) == 3
