@@ -3,19 +3,28 @@
 Misses that arrive while reads are in flight wait for the next one (like Nagle's algorithm), so an idle worker
 reads at once and a loaded one sends large pipelines. Without this each UDP datagram (its own event-loop
 tick) would cost one pipeline, and a pipeline's fixed client-side cost dwarfs the per-key cost. One key
-asked for by many requests is read once (single flight). Each requester waits on its own plain future, set
-by the batch when its read returns: cheaper than ``asyncio.shield`` of a shared one (two futures and two
-Python callbacks per request), and a cancelled requester still cannot cancel the read others wait for.
+asked for by many requests is read once (single flight).
+
+A batch is one task; its requesters are plain callbacks (``submit``) that the task calls one after another
+when the read returns, so a Handle request that misses costs no task, no future and no wake-up of its own
+(issue 4: those were a fifth of a cold request's CPU). ``load`` is the awaitable form for HTTP: its own plain
+future, set by a callback, so a cancelled requester still cannot cancel the read others wait for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from collections.abc import Callable
 
-from storage.api import HandleStore, Record
+from storage.api import HandleStore, Record, StorageUnavailable
 
-Waiter = asyncio.Future[Record | None]
+log = logging.getLogger(__name__)
+# What a requester is handed: the record, None (no such handle), or the error the read failed with
+# (``StorageUnavailable`` normally).
+Outcome = Record | None | Exception
+Deliver = Callable[[Outcome], None]
 
 
 class _Batch:
@@ -25,14 +34,14 @@ class _Batch:
 
     def __init__(self) -> None:
         self.keys: list[str] = []
-        self.waiters: list[tuple[Waiter, int]] = []
+        self.waiters: list[tuple[Deliver, int]] = []
 
 
 class RecordLoader:
     """Coalescing, single-flight reads of handle records for one worker."""
 
-    __slots__ = ("_max_batch_keys", "_max_batches", "_queued", "_running", "_scheduled", "_slots", "_store",
-                 "_tasks")
+    __slots__ = ("_closed", "_max_batch_keys", "_max_batches", "_queued", "_running", "_scheduled", "_slots",
+                 "_store", "_tasks")
 
     def __init__(self, store: HandleStore, max_batches: int = 2, max_batch_keys: int = 1024) -> None:
         self._store = store
@@ -43,19 +52,23 @@ class RecordLoader:
         self._running = 0
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def submit(self, key: str, deliver: Deliver) -> None:
+        """Read ``key`` and call ``deliver`` with the outcome, always later (never inside this call)."""
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._queue(key)
+        batch, position = slot
+        batch.waiters.append((deliver, position))
 
     async def load(self, key: str) -> Record | None:
         """The record of ``key`` (None: no such handle); ``StorageUnavailable`` if Redis fails."""
-        loop = asyncio.get_running_loop()
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._queue(key, loop)
-        batch, position = slot
-        waiter: Waiter = loop.create_future()
-        batch.waiters.append((waiter, position))
+        waiter: asyncio.Future[Record | None] = asyncio.get_running_loop().create_future()
+        self.submit(key, lambda outcome: _settle(waiter, outcome))
         return await waiter
 
-    def _queue(self, key: str, loop: asyncio.AbstractEventLoop) -> tuple[_Batch, int]:
+    def _queue(self, key: str) -> tuple[_Batch, int]:
         queued = self._queued
         if not queued or len(queued[-1].keys) >= self._max_batch_keys:
             queued.append(_Batch())
@@ -64,12 +77,12 @@ class RecordLoader:
         batch.keys.append(key)
         if not self._scheduled and self._running < self._max_batches:
             self._scheduled = True
-            loop.call_soon(self._launch)  # same-tick misses join this batch
+            asyncio.get_running_loop().call_soon(self._launch)  # same-tick misses join this batch
         return slot
 
     def _launch(self) -> None:
         self._scheduled = False
-        if not self._queued or self._running >= self._max_batches:
+        if self._closed or not self._queued or self._running >= self._max_batches:
             return
         batch = self._queued.popleft()
         self._running += 1
@@ -81,31 +94,60 @@ class RecordLoader:
         try:
             records = await self._store.get_many(batch.keys)
         except asyncio.CancelledError:
-            _cancel(batch)
+            self._forget(batch)
+            _deliver_all(batch, StorageUnavailable("read cancelled: the worker is stopping"))
             raise
         except Exception as exc:  # noqa: BLE001 - handed to every waiter (StorageUnavailable normally)
-            for waiter, _ in batch.waiters:
-                if not waiter.done():  # a requester that went away has cancelled its own waiter
-                    waiter.set_exception(exc)
+            self._forget(batch)
+            _deliver_all(batch, exc)
         else:
-            for waiter, position in batch.waiters:
-                if not waiter.done():
-                    waiter.set_result(records[position])
-        finally:
-            for key in batch.keys:
-                del self._slots[key]
-            self._running -= 1
-            if self._queued and not self._scheduled:
-                self._launch()
+            self._forget(batch)
+            _deliver(batch, records)
+
+    def _forget(self, batch: _Batch) -> None:
+        """The batch's keys are no longer in flight; start the next batch if one is waiting."""
+        slots = self._slots
+        for key in batch.keys:
+            del slots[key]
+        self._running -= 1
+        if self._queued and not self._scheduled:
+            self._launch()
 
     async def aclose(self) -> None:
+        self._closed = True
         for task in list(self._tasks):
             task.cancel()
-        for batch, _ in list(self._slots.values()):
-            _cancel(batch)  # queued, or in a task cancelled before it started
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Queued batches, and any whose task was cancelled before it ran: settle their requesters too.
+        stopping = StorageUnavailable("read cancelled: the worker is stopping")
+        for batch in {id(b): b for b, _ in self._slots.values()}.values():
+            _deliver_all(batch, stopping)
+        self._slots.clear()
+        self._queued.clear()
 
 
-def _cancel(batch: _Batch) -> None:
-    for waiter, _ in batch.waiters:
-        waiter.cancel()
+def _deliver(batch: _Batch, records: list[Record | None]) -> None:
+    waiters, batch.waiters = batch.waiters, []  # each requester hears exactly once
+    for deliver, position in waiters:
+        try:
+            deliver(records[position])
+        except Exception:  # one requester's bug must not cost the others their answers (STYLE #10)
+            log.exception("unexpected error answering a request after its storage read")
+
+
+def _deliver_all(batch: _Batch, outcome: Exception) -> None:
+    waiters, batch.waiters = batch.waiters, []
+    for deliver, _ in waiters:
+        try:
+            deliver(outcome)
+        except Exception:
+            log.exception("unexpected error answering a request after a failed storage read")
+
+
+def _settle(waiter: asyncio.Future[Record | None], outcome: Outcome) -> None:
+    if waiter.done():  # its requester went away and cancelled it
+        return
+    if isinstance(outcome, Exception):
+        waiter.set_exception(outcome)
+    else:
+        waiter.set_result(outcome)

@@ -16,7 +16,7 @@ from protocol.constants import Permission, ResponseCode
 from protocol.filtering import public_only, select_values
 from protocol.handle import Identifier, prefix_handle
 from resolver.cache import CacheEntry, ResolutionCache
-from resolver.loader import RecordLoader
+from resolver.loader import Outcome, RecordLoader
 from resolver.logs import LogThrottle
 from resolver.registry import PrefixRegistry
 from storage.api import HandleStore, PrefixRecord, PrefixStatus, Record, StorageUnavailable
@@ -123,15 +123,28 @@ class Resolver:
         if answer is not None:
             return answer
         generation = self.cache.generation
+        outcome: Outcome
         try:
-            values = await self.loader.load(ident.key)
+            outcome = await self.loader.load(ident.key)
         except StorageUnavailable as exc:
-            _log_unavailable(exc)
-            return Resolution(RC.ERROR, CacheEntry("", None, 0.0), message=f"storage unavailable: {exc}")
+            outcome = exc
+        return self.settle(ident.key, outcome, generation, now, indexes, types)
+
+    def settle(
+        self, key: str, outcome: Outcome, generation: int, now: float, indexes: Sequence[int],
+        types: Sequence[str],
+    ) -> Resolution:
+        """The answer once the read of ``key``, begun at cache ``generation``, returned ``outcome`` (the
+        second half of ``resolve``, for requesters the read calls back instead of awaiting it)."""
+        if isinstance(outcome, StorageUnavailable):
+            _log_unavailable(outcome)
+            return Resolution(RC.ERROR, CacheEntry("", None, 0.0), message=f"storage unavailable: {outcome}")
+        if isinstance(outcome, Exception):
+            raise outcome  # a damaged record or a bug: the transport logs it (STYLE #10)
         if generation == self.cache.generation:
-            entry = self.cache.put(ident.key, values, now)
+            entry = self.cache.put(key, outcome, now)
         else:  # a write landed while we read: answer, but do not keep what may be stale
-            entry = CacheEntry(ident.key, values, 0.0)
+            entry = CacheEntry(key, outcome, 0.0)
         return self._record_answer(entry, indexes, types)
 
     def _record_answer(self, entry: CacheEntry, indexes: Sequence[int], types: Sequence[str]) -> Resolution:

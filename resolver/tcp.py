@@ -1,11 +1,12 @@
 """Handle protocol over TCP: one ``asyncio.Protocol`` per connection (handle-protocol.md §1.3).
 
-Requests are framed by MessageLength and may be pipelined; cache hits are answered inside
-``data_received`` (all of one read's answers in a single write), misses run as tasks and answer by RequestId
-when they finish. At ``max_in_flight`` unanswered requests the connection stops reading until they drain,
-and answered-but-unwritten bytes count too: while the transport's write buffer is over its high-water mark
-(``pause_writing``) or one read's answers reach it, the connection stops reading, so a client that pipelines
-and never reads cannot grow the worker's memory (STYLE #12; the client's own send blocks instead).
+Requests are framed by MessageLength and may be pipelined; cache hits are answered inside ``data_received``
+(all of one read's answers in a single write), misses are answered by RequestId from the callback of their
+storage read (what one read answers for a connection leaves in one write). At ``max_in_flight`` unanswered
+requests the connection stops reading until they drain, and answered-but-unwritten bytes count too: while the
+transport's write buffer is over its high-water mark (``pause_writing``) or one read's answers reach it, the
+connection stops reading, so a client that pipelines and never reads cannot grow the worker's memory (STYLE
+#12; the client's own send blocks instead).
 A framing error is answered with RC 4 and closes the connection, as the reference server does.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from time import perf_counter
 from typing import cast
 
@@ -68,7 +70,7 @@ class HandleTcpProtocol(asyncio.Protocol):
         self._paused = False
         self._write_paused = False  # the transport's buffer is over WRITE_HIGH_BYTES (pause_writing)
         self._idle_timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._later: list[bytes] = []  # answers from storage reads, written together (_write_later)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -82,8 +84,7 @@ class HandleTcpProtocol(asyncio.Protocol):
         self.tracker.connections.discard(self)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-        for task in self._tasks:
-            task.cancel()
+        # Misses still waiting on a read stay counted until it calls back; their answers go nowhere.
         self.transport = None
         self.tracker.changed()
 
@@ -131,18 +132,20 @@ class HandleTcpProtocol(asyncio.Protocol):
         self.in_flight += 1
         if self.in_flight == 1:
             self.tracker.idle.clear()
-        task = self._loop.create_task(self._answer_later(pending, started))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # No task per miss: the batch's read calls back (resolver/loader.py, issue 4).
+        reply = partial(self._answer_later, pending, started)
+        self.responder.respond_deferred(pending, self._loop.time(), reply)
 
-    async def _answer_later(self, pending: Pending, started: float) -> None:
+    def _answer_later(self, pending: Pending, started: float, response: bytes | None) -> None:
         try:
-            response = await self.responder.respond_later(pending, self._loop.time())
-            self._write([response])  # a finished Handle/TCP resolution after a storage read
-            if self.stats is not None:
-                self.stats.finish_message(response, started)
-            if self.access is not None and self.access.sampled():
-                log_handle_access(self.access, "tcp", self._client, pending.query.data, response, started)
+            if response is not None and self.transport is not None:
+                if not self._later:
+                    self._loop.call_soon(self._write_later)  # after the rest of this read's answers
+                self._later.append(response)  # a finished Handle/TCP resolution after a storage read
+                if self.stats is not None:
+                    self.stats.finish_message(response, started)
+                if self.access is not None and self.access.sampled():
+                    log_handle_access(self.access, "tcp", self._client, pending.query.data, response, started)
         except Exception:
             log.exception("unexpected error answering a TCP request")
         finally:
@@ -150,6 +153,10 @@ class HandleTcpProtocol(asyncio.Protocol):
             self._resume()
             if self.in_flight == 0:
                 self.tracker.changed()
+
+    def _write_later(self) -> None:
+        later, self._later = self._later, []
+        self._write(later)
 
     def _write(self, out: list[bytes]) -> None:
         if out and self.transport is not None:

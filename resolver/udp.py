@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from time import perf_counter
 from typing import cast
 
@@ -27,7 +28,7 @@ Address = tuple[str, int] | tuple[str, int, int, int]
 
 
 class HandleUdpProtocol(asyncio.DatagramProtocol):
-    """Answers datagrams; cache hits inside ``datagram_received``, misses from tasks."""
+    """Answers datagrams; cache hits inside ``datagram_received``, misses from their read's callback."""
 
     def __init__(
         self, responder: HandleResponder, *, max_message_bytes: int, max_partial: int,
@@ -43,7 +44,6 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
         self.drained = asyncio.Event()
         self.drained.set()
         self._loop = asyncio.get_running_loop()
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -92,18 +92,18 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
     def _start(self, pending: Pending, addr: Address, started: float) -> None:
         self.in_flight += 1
         self.drained.clear()
-        task = self._loop.create_task(self._answer_later(pending, addr, started))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # No task per miss: the batch's read calls back (resolver/loader.py, issue 4).
+        reply = partial(self._answer_later, pending, addr, started)
+        self.responder.respond_deferred(pending, self._loop.time(), reply)
 
-    async def _answer_later(self, pending: Pending, addr: Address, started: float) -> None:
+    def _answer_later(self, pending: Pending, addr: Address, started: float, response: bytes | None) -> None:
         try:
-            response = await self.responder.respond_later(pending, self._loop.time())
-            self._send(response, addr)  # a finished Handle/UDP resolution after a storage read
-            if self.stats is not None:
-                self.stats.finish_message(response, started)
-            if self.access is not None and self.access.sampled():
-                log_handle_access(self.access, "udp", addr[0], pending.query.data, response, started)
+            if response is not None:
+                self._send(response, addr)  # a finished Handle/UDP resolution after a storage read
+                if self.stats is not None:
+                    self.stats.finish_message(response, started)
+                if self.access is not None and self.access.sampled():
+                    log_handle_access(self.access, "udp", addr[0], pending.query.data, response, started)
         except Exception:
             log.exception("unexpected error answering a UDP request")
         finally:

@@ -22,6 +22,7 @@ import uvloop
 from aiohttp import web
 
 from resolver.cache import ResolutionCache
+from resolver.gctune import tune_after_startup
 from resolver.handler import HandleResponder
 from resolver.http.app import build_app
 from resolver.http.conn_guard import GuardedSockSite, connection_limits
@@ -237,6 +238,7 @@ async def serve(
         feed = loop.create_task(follow_changes(store, resolver, obs.stats))
         obs.start(resolver.cache, servers.levels(resolver.cache))
         await _start_servers(settings, sockets, resolver, servers, obs)
+        tune_after_startup()  # issue 4: gc was ~26 % of a cold-cache request (resolver/gctune.py)
         log.info("worker %d ready", os.getpid())
         ready = True
         on_ready()

@@ -18,9 +18,10 @@ from resolver.cache import ResolutionCache
 from resolver.client import resolution_request
 from resolver.demo_data import DEMO_PREFIX, load_demo
 from resolver.handler import HandleResponder
+from resolver.metrics import TransportStats
 from resolver.registry import PrefixRegistry
 from resolver.service import Resolver
-from resolver.tcp import ConnectionTracker, HandleTcpProtocol
+from resolver.tcp import WRITE_HIGH_BYTES, WRITE_LOW_BYTES, ConnectionTracker, HandleTcpProtocol
 from resolver.udp import HandleUdpProtocol
 from storage import open_store
 from storage.api import StorageConfig
@@ -208,3 +209,43 @@ async def test_tcp_idle_connection_is_closed(responder: HandleResponder) -> None
     await transport.wait_for(1)
     await asyncio.wait_for(transport.closed_event.wait(), 10)
     assert proto.in_flight == 0
+
+
+async def test_tcp_full_write_buffer_stops_reading_until_it_drains(responder: HandleResponder) -> None:
+    proto, transport = tcp_pair(responder)
+    assert transport.limits == (WRITE_HIGH_BYTES, WRITE_LOW_BYTES)
+    proto.data_received(resolution_request(URL_HANDLE, request_id=1))
+    await transport.wait_for(1)  # now a hot hit: answered without I/O
+    proto.pause_writing()  # what the transport says once its buffer passes the high-water mark
+    assert transport.paused == 1
+    proto.data_received(b"".join(resolution_request(URL_HANDLE, request_id=i) for i in range(2, 6)))
+    assert len(transport.messages) == 1  # hits wait in the framer while the writes cannot drain
+    proto.resume_writing()
+    assert transport.resumed == 1
+    assert [m.envelope.request_id for m in transport.messages] == [1, 2, 3, 4, 5]
+
+
+async def test_tcp_one_read_of_many_hits_is_cut_at_the_high_water_mark(responder: HandleResponder) -> None:
+    proto, transport = tcp_pair(responder)
+    big = f"{DEMO_PREFIX}/demo-big"
+    proto.data_received(resolution_request(big, request_id=1))
+    reply_bytes = len(encode_message((await transport.wait_for(1))[0]))
+    count = 2 * WRITE_HIGH_BYTES // reply_bytes
+    proto.data_received(b"".join(resolution_request(big, request_id=i + 2) for i in range(count)))
+    assert transport.paused == 1 and len(transport.messages) < count  # stopped at the mark
+    await transport.wait_for(count + 1)  # the fake's writes drain at once, so reading resumes
+    assert transport.resumed >= 1
+
+
+async def test_udp_misses_over_the_cap_get_rc_3(responder: HandleResponder) -> None:
+    stats = TransportStats()
+    proto = HandleUdpProtocol(responder, max_message_bytes=262_144, max_partial=16, max_in_flight=2,
+                              stats=stats)
+    transport = FakeUdpTransport()
+    proto.connection_made(transport)
+    for i in range(5):  # cold identifiers: each a storage read; all arrive before any read finishes
+        proto.datagram_received(resolution_request(f"{DEMO_PREFIX}/cold-{i}", request_id=i + 1), PEER)
+    assert proto.in_flight == 2 and stats.rate_limited == 3
+    replies = [decode_message(d) for d in await transport.wait_for(5)]
+    codes = {m.envelope.request_id: int(m.header.response_code) for m in replies}
+    assert codes == {1: 100, 2: 100, 3: 3, 4: 3, 5: 3}
