@@ -17,8 +17,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from loadtest.baselines import Kind
+if TYPE_CHECKING:  # the annotation only: tests import stop_process without the baselines' aiohttp
+    from loadtest.baselines import Kind
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -54,15 +56,21 @@ class Server:
         return False
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(STOP_TIMEOUT_S)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        stop_process(self.proc, STOP_TIMEOUT_S)
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout_s: float) -> int:
+    """SIGTERM by PID, SIGKILL if it has not exited within ``timeout_s``; close its stdout; its exit code."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout_s)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    return proc.returncode
 
 
 def _pinned(cpus: set[int] | None) -> set[int] | None:

@@ -54,7 +54,8 @@ class HandleValue:
 _SETTERS: tuple[Any, ...] = tuple(getattr(HandleValue, f.name).__set__ for f in fields(HandleValue))
 if len(_SETTERS) != 8:  # new_value below sets exactly these eight fields
     raise RuntimeError("HandleValue changed: update protocol.values.new_value")
-_set_index, _set_type, _set_data, _set_ttl, _set_ttl_type, _set_permissions, _set_timestamp, _set_refs = _SETTERS
+(_set_index, _set_type, _set_data, _set_ttl, _set_ttl_type, _set_permissions, _set_timestamp,
+ _set_refs) = _SETTERS
 _new_object = object.__new__
 
 
@@ -83,6 +84,7 @@ def new_value(
 _VALUE_FIXED = struct.Struct(">IIBIB")
 _VALUE_HEAD = struct.Struct(">IIBIBI")  # the fixed part followed by the type's length
 _U32 = struct.Struct(">I")
+_NO_REFERENCES = _U32.pack(0)
 # enum's value -> member maps (both bounded: one byte each) instead of EnumType.__call__ per value.
 _TTL_TYPES = cast("dict[int, TTLType]", TTLType._value2member_map_)
 _PERMISSIONS = cast("dict[int, Permission]", Permission._value2member_map_)
@@ -121,10 +123,39 @@ def pull_values(reader: Reader) -> tuple[HandleValue, ...]:
     return tuple(pull_value(reader) for _ in range(n))
 
 
+# id(value) -> (value, its wire bytes). Values are immutable, and storage.records hands every read of an
+# identical stored value the same object (HS_ADMIN, template attributes), so a cold-cache answer re-encodes
+# only what is new to it (issue 4). The entry keeps its value alive, so its id cannot be reused meanwhile.
+_ENCODED: dict[int, tuple[HandleValue, bytes]] = {}
+_ENCODED_MAX = 16_384  # values of a few hundred bytes: a few MB at most; cleared at once when full
+
+
 def push_values(writer: Writer, values: Sequence[HandleValue]) -> None:
     writer.u32(len(values))
+    buf, memo = writer.buf, _ENCODED
     for value in values:
+        known = memo.get(id(value))
+        if known is not None and known[0] is value:
+            buf += known[1]
+        else:
+            buf += _encode_new(value)
+
+
+def _encode_new(value: HandleValue) -> bytes:
+    if value.references:
+        writer = Writer()
         push_value(writer, value)
+        wire = writer.getvalue()
+    else:  # the usual value: one join instead of five appends
+        vtype = value.type.encode("utf-8")
+        data = value.data
+        head = _VALUE_HEAD.pack(value.index, value.timestamp, value.ttl_type, value.ttl, value.permissions,
+                                len(vtype))
+        wire = b"".join((head, vtype, _U32.pack(len(data)), data, _NO_REFERENCES))
+    if len(_ENCODED) >= _ENCODED_MAX:
+        _ENCODED.clear()
+    _ENCODED[id(value)] = (value, wire)
+    return wire
 
 
 def encode_values(values: Sequence[HandleValue]) -> bytes:

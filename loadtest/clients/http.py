@@ -9,16 +9,14 @@ body in ``SAMPLE_EVERY`` is parsed as JSON and must carry ``responseCode``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
 from collections import deque
-from typing import cast
 from urllib.parse import quote
 
 from loadtest.clients import Target
-from loadtest.handlewire import Sampler
+from loadtest.clients.pool import StreamConnection, StreamPool
 from loadtest.tally import Tally
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
@@ -35,19 +33,11 @@ def _json_object(body: bytes) -> bool:
     return isinstance(doc, dict) and "responseCode" in doc
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(StreamConnection):
     def __init__(self, tally: Tally) -> None:
-        self.tally = tally
+        super().__init__(tally)
         self.fifo: deque[list[float]] = deque()  # [intended, 1.0 once counted as a timeout]
         self.live = 0  # entries of the FIFO not yet counted as timed out
-        self.sampler = Sampler()
-        self.buffer = bytearray()
-        self.outgoing: list[bytes] = []
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         now = time.monotonic()
@@ -100,68 +90,37 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self._fail(time.monotonic(), "connection-lost")
 
-    def time_out(self, entry: list[float], tally: Tally, now: float) -> None:
+    def time_out(self, entry: list[float], now: float) -> None:
         if not entry[1]:
             entry[1] = 1.0
             self.live -= 1
-            tally.on_timeout(now)
+            self.tally.on_timeout(now)
+
+    def expire(self, cutoff: float, now: float) -> None:
+        # Answers come in order, so a timed-out request stays in the FIFO (flagged) until its answer arrives.
+        for entry in self.fifo:
+            if entry[0] > cutoff:
+                break
+            self.time_out(entry, now)
+
+    def in_flight(self) -> int:
+        return self.live
+
+    def abandon(self, now: float) -> None:
+        for entry in self.fifo:
+            self.time_out(entry, now)
 
 
-class HttpClient:
+class HttpClient(StreamPool[_Connection]):
     def __init__(self, target: Target, tally: Tally, connections: int, timeout_s: float) -> None:
-        self.target = target
-        self.tally = tally
-        self.timeout_s = timeout_s
-        self.connections: list[_Connection] = []
-        self._count = max(1, connections)
+        super().__init__(target, tally, connections, timeout_s)
         self._host = f"Host: {target.host}:{target.port}\r\n\r\n".encode()
-        self._turn = 0
 
-    async def open(self) -> None:
-        loop = asyncio.get_running_loop()
-        for _ in range(self._count):
-            _, conn = await loop.create_connection(
-                lambda: _Connection(self.tally), self.target.host, self.target.port
-            )
-            self.connections.append(conn)
+    def _new_connection(self) -> _Connection:
+        return _Connection(self.tally)
 
-    def send(self, name: str, intended: float, now: float) -> None:
-        conn = self.connections[self._turn]
-        self._turn = (self._turn + 1) % len(self.connections)
-        self.tally.on_sent(now, intended)
-        if conn.closed or conn.transport is None:
-            self.tally.on_error(now, "connection-closed")
-            return
+    def _request(self, conn: _Connection, name: str, intended: float) -> bytes:
         conn.fifo.append([intended, 0.0])
         conn.live += 1
         path = quote(name, safe="/.-_~")
-        conn.outgoing.append(b"GET /api/handles/" + path.encode() + b" HTTP/1.1\r\n" + self._host)
-
-    def flush(self) -> None:
-        for conn in self.connections:
-            if conn.outgoing:
-                if conn.transport is not None and not conn.closed:
-                    conn.transport.write(b"".join(conn.outgoing))
-                conn.outgoing.clear()
-
-    def expire(self, now: float) -> None:
-        # Answers come in order, so a timed-out request stays in the FIFO (flagged) until its answer arrives.
-        cutoff = now - self.timeout_s
-        for conn in self.connections:
-            for entry in conn.fifo:
-                if entry[0] > cutoff:
-                    break
-                conn.time_out(entry, self.tally, now)
-
-    def in_flight(self) -> int:
-        return sum(c.live for c in self.connections)
-
-    def abandon(self, now: float) -> None:
-        for conn in self.connections:
-            for entry in conn.fifo:
-                conn.time_out(entry, self.tally, now)
-
-    async def aclose(self) -> None:
-        for conn in self.connections:
-            if conn.transport is not None:
-                conn.transport.close()
+        return b"GET /api/handles/" + path.encode() + b" HTTP/1.1\r\n" + self._host

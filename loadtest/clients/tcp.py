@@ -6,31 +6,22 @@ answer in any order. Requests due in the same scheduler tick go out in one write
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import cast
 
 from loadtest.clients import Target
 from loadtest.clients.pending import Pending, RequestIds, code_label
-from loadtest.handlewire import Sampler, encode_resolution_request, peek_reply, request_id_of, well_formed
+from loadtest.clients.pool import StreamConnection, StreamPool
+from loadtest.handlewire import encode_resolution_request, peek_reply, request_id_of, well_formed
 from loadtest.tally import Tally
 from protocol.constants import ENVELOPE_SIZE, MAX_MESSAGE_LENGTH
 
 _LENGTH_OFFSET = 16  # MessageLength in the envelope (§3)
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(StreamConnection):
     def __init__(self, tally: Tally) -> None:
-        self.tally = tally
+        super().__init__(tally)
         self.pending = Pending()
-        self.buffer = bytearray()
-        self.outgoing: list[bytes] = []
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.sampler = Sampler()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         now = time.monotonic()
@@ -73,56 +64,25 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self.pending.fail_all(self.tally, time.monotonic(), "connection-lost")
 
-
-class TcpClient:
-    def __init__(self, target: Target, tally: Tally, connections: int, timeout_s: float) -> None:
-        self.target = target
-        self.tally = tally
-        self.timeout_s = timeout_s
-        self.connections: list[_Connection] = []
-        self._count = max(1, connections)
-        self.ids = RequestIds()
-        self._turn = 0
-
-    async def open(self) -> None:
-        loop = asyncio.get_running_loop()
-        for _ in range(self._count):
-            _, conn = await loop.create_connection(
-                lambda: _Connection(self.tally), self.target.host, self.target.port
-            )
-            self.connections.append(conn)
-
-    def send(self, name: str, intended: float, now: float) -> None:
-        conn = self.connections[self._turn]
-        self._turn = (self._turn + 1) % len(self.connections)
-        self.tally.on_sent(now, intended)
-        if conn.closed or conn.transport is None:
-            self.tally.on_error(now, "connection-closed")
-            return
-        request_id = self.ids.take()
-        conn.pending.intended[request_id] = intended
-        conn.outgoing.append(encode_resolution_request(name, request_id))
-
-    def flush(self) -> None:
-        for conn in self.connections:
-            if conn.outgoing:
-                if conn.transport is not None and not conn.closed:
-                    conn.transport.write(b"".join(conn.outgoing))
-                conn.outgoing.clear()
-
-    def expire(self, now: float) -> None:
-        cutoff = now - self.timeout_s
-        for conn in self.connections:
-            conn.pending.expire(cutoff, self.tally, now)
+    def expire(self, cutoff: float, now: float) -> None:
+        self.pending.expire(cutoff, self.tally, now)
 
     def in_flight(self) -> int:
-        return sum(len(c.pending.intended) for c in self.connections)
+        return len(self.pending.intended)
 
     def abandon(self, now: float) -> None:
-        for conn in self.connections:
-            conn.pending.timeout_all(self.tally, now)
+        self.pending.timeout_all(self.tally, now)
 
-    async def aclose(self) -> None:
-        for conn in self.connections:
-            if conn.transport is not None:
-                conn.transport.close()
+
+class TcpClient(StreamPool[_Connection]):
+    def __init__(self, target: Target, tally: Tally, connections: int, timeout_s: float) -> None:
+        super().__init__(target, tally, connections, timeout_s)
+        self.ids = RequestIds()
+
+    def _new_connection(self) -> _Connection:
+        return _Connection(self.tally)
+
+    def _request(self, conn: _Connection, name: str, intended: float) -> bytes:
+        request_id = self.ids.take()
+        conn.pending.intended[request_id] = intended
+        return encode_resolution_request(name, request_id)

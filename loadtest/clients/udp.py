@@ -12,6 +12,7 @@ from typing import cast
 
 from loadtest.clients import Target
 from loadtest.clients.pending import Pending, RequestIds, code_label
+from loadtest.clients.pool import Pool
 from loadtest.handlewire import Sampler, encode_resolution_request, peek_reply, well_formed
 from loadtest.tally import Tally
 
@@ -60,28 +61,32 @@ class _Socket(asyncio.DatagramProtocol):
         # An ICMP error (port unreachable) cannot be tied to a request: that request ends as a timeout.
         return None
 
+    def expire(self, cutoff: float, now: float) -> None:
+        for request_id in self.pending.expire(cutoff, self.tally, now):
+            self.fragments.pop(request_id, None)
+            self.codes.pop(request_id, None)
 
-class UdpClient:
+    def in_flight(self) -> int:
+        return len(self.pending.intended)
+
+    def abandon(self, now: float) -> None:
+        self.pending.timeout_all(self.tally, now)
+
+
+class UdpClient(Pool[_Socket]):
     def __init__(self, target: Target, tally: Tally, connections: int, timeout_s: float) -> None:
-        self.target = target
-        self.tally = tally
-        self.timeout_s = timeout_s
-        self.sockets: list[_Socket] = []
-        self._count = max(1, connections)
+        super().__init__(target, tally, connections, timeout_s)
         self.ids = RequestIds()
-        self._turn = 0
 
-    async def open(self) -> None:
+    async def _connect(self) -> _Socket:
         loop = asyncio.get_running_loop()
-        for _ in range(self._count):
-            _, sock = await loop.create_datagram_endpoint(
-                lambda: _Socket(self.tally), remote_addr=(self.target.host, self.target.port)
-            )
-            self.sockets.append(sock)
+        _, sock = await loop.create_datagram_endpoint(
+            lambda: _Socket(self.tally), remote_addr=(self.target.host, self.target.port)
+        )
+        return sock
 
     def send(self, name: str, intended: float, now: float) -> None:
-        sock = self.sockets[self._turn]
-        self._turn = (self._turn + 1) % len(self.sockets)
+        sock = self._next()
         request_id = self.ids.take()
         self.tally.on_sent(now, intended)
         if sock.transport is None or sock.transport.is_closing():
@@ -89,25 +94,3 @@ class UdpClient:
             return
         sock.pending.intended[request_id] = intended
         sock.transport.sendto(encode_resolution_request(name, request_id))
-
-    def flush(self) -> None:
-        return None
-
-    def expire(self, now: float) -> None:
-        cutoff = now - self.timeout_s
-        for sock in self.sockets:
-            for request_id in sock.pending.expire(cutoff, self.tally, now):
-                sock.fragments.pop(request_id, None)
-                sock.codes.pop(request_id, None)
-
-    def in_flight(self) -> int:
-        return sum(len(s.pending.intended) for s in self.sockets)
-
-    def abandon(self, now: float) -> None:
-        for sock in self.sockets:
-            sock.pending.timeout_all(self.tally, now)
-
-    async def aclose(self) -> None:
-        for sock in self.sockets:
-            if sock.transport is not None:
-                sock.transport.close()

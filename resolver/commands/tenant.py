@@ -62,6 +62,13 @@ def register(sub: Any) -> None:
     keygen.set_defaults(run=_keygen)
 
 
+async def _existing(ctx: WriteContext, name: str) -> dict[str, Any]:
+    doc = await ctx.tenants.get(name)
+    if doc is None:
+        raise TenantError(f"no tenant {name!r}")
+    return doc
+
+
 def _add(args: argparse.Namespace) -> int:
     async def body(ctx: WriteContext) -> Any:
         creds = await ctx.tenants.create(
@@ -102,9 +109,7 @@ def _delegate(args: argparse.Namespace) -> int:
 
 def _password(args: argparse.Namespace) -> int:
     async def body(ctx: WriteContext) -> Any:
-        doc = await ctx.tenants.get(args.name)
-        if doc is None:
-            raise TenantError(f"no tenant {args.name!r}")
+        doc = await _existing(ctx, args.name)
         prefixes = list(doc.get("prefixes", []))
         identity = admin_identity(prefixes[0]) if prefixes else ""
         password = args.password or sec.new_secret()
@@ -117,10 +122,7 @@ def _password(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     async def body(ctx: WriteContext) -> Any:
-        doc = await ctx.tenants.get(args.name)
-        if doc is None:
-            raise TenantError(f"no tenant {args.name!r}")
-        return doc
+        return await _existing(ctx, args.name)
 
     return run_async("tenant show", body, args)
 

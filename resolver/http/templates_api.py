@@ -6,8 +6,10 @@ incrementally, DELETE removes. Writes need a token whose tenant owns the templat
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
@@ -79,19 +81,46 @@ async def _owner_check(request: web.Request, principal: Principal, prefix: str) 
     return principal.actor
 
 
-def _parse(obj: Any, *, v5: bool) -> Template:
+@contextlib.contextmanager
+def _template_errors() -> Iterator[None]:
+    """A template the request describes badly is an SNMS failure carrying the reason."""
     try:
-        return parse_template(obj, v5=v5)
+        yield
     except TemplateError as exc:
         raise SnmsError(Status.FAILURE, str(exc)) from None
+
+
+def _named(ctx: WriteContext, fields: dict[str, Any]) -> tuple[str, str]:
+    """The (canonical prefix, version) a query or body names a template by."""
+    prefix = canonical_template_prefix(ctx, field_str(fields, "prefix", MAX_PREFIX_LENGTH))
+    return prefix, field_str(fields, "version", MAX_VERSION_LENGTH)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Change:
+    """A PUT or DELETE: the body, the template it names, and the owner of its prefix who asks."""
+
+    ctx: WriteContext
+    body: dict[str, Any]
+    prefix: str
+    version: str
+    actor: str
+
+
+async def _owned_change(request: web.Request) -> _Change:
+    ctx = context(request)
+    principal = await require_login(request, write=True)
+    body = body_object(await snms_body(request))
+    prefix, version = _named(ctx, body)
+    actor = await _owner_check(request, principal, prefix)
+    return _Change(ctx, body, prefix, version, actor)
 
 
 @snms_route
 async def get_template(request: web.Request) -> web.Response:
     await require_login(request, write=False)
     ctx = context(request)
-    prefix = canonical_template_prefix(ctx, field_str(dict(request.query), "prefix", MAX_PREFIX_LENGTH))
-    version = field_str(dict(request.query), "version", MAX_VERSION_LENGTH)
+    prefix, version = _named(ctx, dict(request.query))
     template = await load_template(ctx.store, prefix, version)
     if template is None:
         raise SnmsError(Status.FAILURE, NOT_FOUND)
@@ -102,7 +131,8 @@ async def get_template(request: web.Request) -> web.Response:
 async def create_template(request: web.Request) -> web.Response:
     ctx = context(request)
     principal = await require_login(request, write=True)
-    parsed = _parse(body_object(await snms_body(request)), v5=_is_v5(request))
+    with _template_errors():
+        parsed = parse_template(body_object(await snms_body(request)), v5=_is_v5(request))
     prefix = canonical_template_prefix(ctx, parsed.prefix)
     actor = await _owner_check(request, principal, prefix)
     if await load_template(ctx.store, prefix, parsed.version) is not None:
@@ -114,32 +144,21 @@ async def create_template(request: web.Request) -> web.Response:
 
 @snms_route
 async def edit_template(request: web.Request) -> web.Response:
-    ctx = context(request)
-    principal = await require_login(request, write=True)
-    body = body_object(await snms_body(request))
-    prefix = canonical_template_prefix(ctx, field_str(body, "prefix", MAX_PREFIX_LENGTH))
-    version = field_str(body, "version", MAX_VERSION_LENGTH)
-    actor = await _owner_check(request, principal, prefix)
-    current = await load_template(ctx.store, prefix, version)
+    change = await _owned_change(request)
+    current = await load_template(change.ctx.store, change.prefix, change.version)
     if current is None:
         raise SnmsError(Status.FAILURE, NOT_FOUND)
-    try:
-        edited = apply_edit(current, body)
-    except TemplateError as exc:
-        raise SnmsError(Status.FAILURE, str(exc)) from None
-    await _save(ctx, edited, actor)
+    with _template_errors():
+        edited = apply_edit(current, change.body)
+    await _save(change.ctx, edited, change.actor)
     return envelope(True)
 
 
 @snms_route
 async def delete_template(request: web.Request) -> web.Response:
-    ctx = context(request)
-    principal = await require_login(request, write=True)
-    body = body_object(await snms_body(request))
-    prefix = canonical_template_prefix(ctx, field_str(body, "prefix", MAX_PREFIX_LENGTH))
-    version = field_str(body, "version", MAX_VERSION_LENGTH)
-    actor = await _owner_check(request, principal, prefix)
-    if not await ctx.store.delete_doc(TEMPLATE_DOC, template_key(prefix, version), actor=actor):
+    change = await _owned_change(request)
+    key = template_key(change.prefix, change.version)
+    if not await change.ctx.store.delete_doc(TEMPLATE_DOC, key, actor=change.actor):
         raise SnmsError(Status.FAILURE, NOT_FOUND)
     return envelope(True)
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import select
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from loadtest.processes import stop_process
 
 READY_PREFIX = "resolver ready:"
 START_TIMEOUT_S = 60.0
@@ -44,16 +44,7 @@ class Node:
 
     def stop(self, timeout_s: float = 30.0) -> int:
         """SIGTERM by PID; SIGKILL if it does not exit in time. Returns the exit code."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout_s)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        return self.proc.returncode
+        return stop_process(self.proc, timeout_s)
 
 
 def start_node(data_dir: Path, redis_url: str, *extra: str, workers: int = 2) -> Node:

@@ -8,14 +8,12 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import pytest
-import redis
 
 from protocol.bodies import ReferralBody, ValuesBody
 from protocol.framing import UdpReassembler
@@ -30,23 +28,6 @@ from tests.integration.node import Node, start_node
 
 HOST = "127.0.0.1"
 URL_HANDLE = f"{DEMO_PREFIX}/demo-url"
-
-
-@pytest.fixture(scope="module")
-def node(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    with redis.Redis.from_url(redis_server.url) as client:
-        client.flushall()
-    running = start_node(tmp_path_factory.mktemp("node"), redis_server.url)
-    yield running
-    assert running.stop() == 0, running.log()
-
-
-@pytest.fixture
-async def store(redis_server: RedisProcess, node: Node) -> AsyncIterator[HandleStore]:
-    store = await open_store(StorageConfig(redis_url=redis_server.url))
-    await load_demo(store, node.handle_port)
-    yield store
-    await store.aclose()
 
 
 def summary(message: Message) -> tuple[int, tuple[HandleValue, ...]]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import redis
 
 from protocol.bodies import ErrorBody, ReferralBody, ResolutionRequest
 from protocol.envelope import Envelope
@@ -16,30 +14,11 @@ from protocol.framing import UdpReassembler, split_for_udp
 from protocol.messages import Message, build_request, decode_message, encode_message
 from protocol.values import HandleValue
 from resolver.client import exchange_tcp, exchange_udp, resolve_http, resolve_tcp, resolve_udp
-from resolver.demo_data import DEMO_PREFIX, load_demo
-from storage import open_store
-from storage.api import HandleStore, StorageConfig
-from tests.conftest import RedisProcess
-from tests.integration.node import Node, start_node
+from resolver.demo_data import DEMO_PREFIX
+from storage.api import HandleStore
+from tests.integration.node import Node
 
 HOST = "127.0.0.1"
-
-
-@pytest.fixture(scope="module")
-def node(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    with redis.Redis.from_url(redis_server.url) as client:
-        client.flushall()
-    running = start_node(tmp_path_factory.mktemp("node"), redis_server.url)
-    yield running
-    assert running.stop() == 0, running.log()
-
-
-@pytest.fixture
-async def store(redis_server: RedisProcess, node: Node) -> AsyncIterator[HandleStore]:
-    store = await open_store(StorageConfig(redis_url=redis_server.url))
-    await load_demo(store, node.handle_port)
-    yield store
-    await store.aclose()
 
 
 async def _codes(node: Node, handle: str) -> tuple[int, int, int, int]:

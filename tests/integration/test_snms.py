@@ -14,31 +14,9 @@ from protocol.constants import Permission
 from protocol.values import HandleValue
 from resolver.auth.snms_login import CHINA_TZ
 from tests.integration.admin_app import AdminApp, admin_app, bearer, settings_for
+from tests.resolver.template_docs import template_obj
 
-TEMPLATE = {
-    "prefix": "88.1000.1",
-    "version": "1.0",
-    "industryCategory": "C",
-    "industrySpecific": "34",
-    "industryTrade": "344",
-    "industrySubclass": "3441",
-    "type": 2,
-    "items": [
-        {
-            "name": "名称",
-            "idType": "name",
-            "idIndex": "2000",
-            "required": True,
-            "metadata": {"type": "string", "minLength": 1, "maxLength": 20},
-        },
-        {
-            "name": "型号",
-            "idType": "model",
-            "idIndex": 2001,
-            "metadata": {"type": "string", "minLength": 0, "maxLength": 5},
-        },
-    ],
-}
+TEMPLATE = template_obj()
 
 
 def ident(handle: str, name: str = "small pump", **extra: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 import pytest
@@ -13,6 +14,7 @@ from protocol.values import (
     ValueReference,
     encode_values,
     encoded_value_size,
+    new_value,
     pull_value,
     pull_values,
     push_value,
@@ -72,3 +74,23 @@ def test_corrupt_reference_count_is_a_protocol_error() -> None:
     raw = _encode(URL_VALUE)[:-4] + b"\xff\xff\xff\xff"
     with pytest.raises(ProtocolError):
         pull_value(Reader(raw))
+
+
+def test_new_value_is_the_same_value_as_the_constructor_builds() -> None:
+    fields = (7, "HS_ALIAS", b"88.1/x", 3600, TTLType.ABSOLUTE, Permission(0x0F), 5,
+              (ValueReference("0.NA/88", 300),))
+    built = new_value(*fields)
+    assert built == VALUE_WITH_REFS and hash(built) == hash(VALUE_WITH_REFS)
+    assert repr(built) == repr(VALUE_WITH_REFS)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.index = 8  # type: ignore[misc]
+
+
+def test_values_encode_the_same_bytes_the_first_time_and_the_next() -> None:
+    # push_values keeps the wire bytes of each value object it encoded (values are immutable); a second
+    # encoding, of the same objects or of equal new ones, must give exactly the bytes push_value writes.
+    values = (URL_VALUE, VALUE_WITH_REFS, HandleValue(1, "", b""), dataclasses.replace(URL_VALUE, index=2))
+    expected = struct.pack(">I", len(values)) + b"".join(_encode(v) for v in values)
+    assert encode_values(values) == expected
+    assert encode_values(values) == expected
+    assert encode_values(tuple(dataclasses.replace(v) for v in values)) == expected

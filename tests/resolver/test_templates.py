@@ -16,35 +16,7 @@ from resolver.templates import (
     template_json,
     validate_registration,
 )
-
-
-def template_obj(**overrides: Any) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "prefix": "88.1000.1",
-        "version": "1.0",
-        "industryCategory": "C",
-        "industrySpecific": "34",
-        "industryTrade": "344",
-        "industrySubclass": "3441",
-        "type": 2,
-        "items": [
-            {
-                "name": "名称",
-                "idType": "name",
-                "idIndex": "2000",
-                "required": True,
-                "metadata": {"type": "string", "minLength": 1, "maxLength": 20},
-            },
-            {
-                "name": "型号",
-                "idType": "model",
-                "idIndex": 2001,
-                "metadata": {"type": "string", "minLength": 0, "maxLength": 5},
-            },
-        ],
-    }
-    obj.update(overrides)
-    return obj
+from tests.resolver.template_docs import template_obj
 
 
 @pytest.fixture
