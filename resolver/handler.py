@@ -3,7 +3,7 @@
 The hot path (``respond_now``): a request whose bytes, apart from RequestId/SessionId and the header fields
 that do not change the answer, equal an earlier one is answered by one dict lookup and a byte splice into the
 pre-encoded response. Everything else is decoded (``protocol.fastpath``), decided by ``service.Resolver`` and
-encoded once; only a cache miss needs an await (``respond_later``).
+encoded once; only a cache miss waits, for its storage read to call back (``respond_deferred``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ _BODY_AT: Final = ENVELOPE_SIZE + HEADER_SIZE
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A request that needs a storage read; ``respond_later`` finishes it."""
+    """A request that needs a storage read; ``respond_deferred`` finishes it."""
 
     query: ResolutionQuery
     ident: Identifier
@@ -120,13 +120,6 @@ class HandleResponder:
         the read others share goes on."""
         deferred = _Deferred(self, pending, now, self.cache.generation, reply)
         self.resolver.loader.submit(pending.ident.key, deferred.answer)
-
-    async def respond_later(self, pending: Pending, now: float) -> bytes:
-        query = pending.query
-        answer = await self.resolver.resolve(
-            pending.ident, query.indexes, query.types, now, referrals=_referrals(query)
-        )
-        return self._finish(query, answer, pending.hot_key)
 
     def _finish(self, query: ResolutionQuery, answer: Resolution, key: bytes | None) -> bytes:
         """Encode the answer (metrics: one finished Handle resolution, code ``answer.code``)."""

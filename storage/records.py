@@ -73,10 +73,10 @@ def _remember(index: int, blob: bytes) -> HandleValue:
 
 
 def _decode_value(index: int, blob: bytes) -> HandleValue:
-    fields = _unpackb(blob, raw=False)
+    fields = _unpackb(blob, raw=False, use_list=False)  # a tuple: cheaper to build and to extend
     count = len(fields)
     if count < len(_DEFAULTS):
-        fields = (*fields, *_DEFAULTS[count:])
+        fields += _DEFAULTS[count:]
     type_, data, ttl, ttl_type, perms, timestamp, refs = fields
     ttl_kind = _TTL_TYPES.get(ttl_type)  # dict lookups instead of EnumType.__call__ per value
     permissions = _PERMISSIONS.get(perms)
