@@ -38,6 +38,8 @@ METRICS_OFF = "UDP warm cache, metrics off"
 # The overload probe offers this share of ``probe_rate``: aiohttp's ceiling is far lower, and overloading it
 # much further only builds a backlog to wait out.
 PROBE_SHARE = {"udp": 1.0, "tcp": 1.0, "http": 0.5}
+# A run that lost more than this share of its requests was above the server's ceiling.
+MAX_FAILURE_SHARE = 0.01
 # Warm-up rates: comfortably below each transport's ceiling here, so the warm-up itself loses nothing.
 WARMUP_RATE = {"udp": 8_000.0, "tcp": 8_000.0, "http": 3_000.0}
 SERVER_CPUS = {0}
@@ -168,9 +170,26 @@ def measure(options: BenchOptions, scenario: Scenario, servers: dict[str, Server
     cpu_before, wall_before = server.cpu_s(), time.monotonic()
     peak = _run(server, _spec(options, scenario, servers, 1.1 * rough, options.seconds))
     server_cpu = (server.cpu_s() - cpu_before) / (time.monotonic() - wall_before)
-    max_rate = max(peak.steady_throughput, probe.steady_throughput)
+    max_rate = maximum_rate(probe, peak)
     half = _run(server, _spec(options, scenario, servers, max(max_rate / 2, 10.0), options.seconds))
     return Measurement(scenario, probe, peak, half, max_rate, server_cpu)
+
+
+def maximum_rate(probe: RunResult, peak: RunResult) -> float:
+    """The highest rate the server answered: the peak run's, unless the probe did better without failing.
+
+    An overload probe can report more answers per second than the server sustains (pipelined TCP answers a
+    backlog after the offered load stops), so it only counts when the peak run itself shed nothing: a peak run
+    that failed requests was above the server's ceiling, and its answered rate is that ceiling.
+    """
+    if failure_share(peak) > MAX_FAILURE_SHARE:
+        return peak.steady_throughput
+    return max(peak.steady_throughput, probe.steady_throughput)
+
+
+def failure_share(result: RunResult) -> float:
+    t = result.tally
+    return (t.errors + t.timeouts) / t.sent if t.sent else 0.0
 
 
 def _run(server: Server, spec: RunSpec) -> RunResult:
