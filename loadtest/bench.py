@@ -38,6 +38,9 @@ METRICS_OFF = "UDP warm cache, metrics off"
 # The overload probe offers this share of ``probe_rate``: aiohttp's ceiling is far lower, and overloading it
 # much further only builds a backlog to wait out.
 PROBE_SHARE = {"udp": 1.0, "tcp": 1.0, "http": 0.5}
+# Every phase draws its own key sequence: a phase replaying an earlier one's keys would find them cached, and
+# a "cold cache" run would measure hits.
+SEEDS = {"warm-up": 2, "probe": 3, "peak": 4, "half": 5}
 # A run that lost more than this share of its requests was above the server's ceiling.
 MAX_FAILURE_SHARE = 0.01
 # Warm-up rates: comfortably below each transport's ceiling here, so the warm-up itself loses nothing.
@@ -157,7 +160,8 @@ def warm_up(options: BenchOptions, scenario: Scenario, servers: dict[str, Server
     if not scenario.server.startswith("node") or not scenario.keys.startswith("zipf"):
         return
     rate = WARMUP_RATE[scenario.scheme]
-    _run(servers[scenario.server], _spec(options, scenario, servers, rate, 2 * options.seconds, seed=2))
+    spec = _spec(options, scenario, servers, rate, 2 * options.seconds, seed=SEEDS["warm-up"])
+    _run(servers[scenario.server], spec)
 
 
 def measure(options: BenchOptions, scenario: Scenario, servers: dict[str, Server]) -> Measurement:
@@ -165,13 +169,15 @@ def measure(options: BenchOptions, scenario: Scenario, servers: dict[str, Server
     server = servers[scenario.server]
     warm_up(options, scenario, servers)
     probe_rate = options.probe_rate * PROBE_SHARE[scenario.scheme]
-    probe = _run(server, _spec(options, scenario, servers, probe_rate, max(1.5, options.seconds / 3)))
+    probe = _run(server, _spec(options, scenario, servers, probe_rate, max(1.5, options.seconds / 3),
+                                seed=SEEDS["probe"]))
     rough = max(probe.steady_throughput, 100.0)
     cpu_before, wall_before = server.cpu_s(), time.monotonic()
-    peak = _run(server, _spec(options, scenario, servers, 1.1 * rough, options.seconds))
+    peak = _run(server, _spec(options, scenario, servers, 1.1 * rough, options.seconds, seed=SEEDS["peak"]))
     server_cpu = (server.cpu_s() - cpu_before) / (time.monotonic() - wall_before)
     max_rate = maximum_rate(probe, peak)
-    half = _run(server, _spec(options, scenario, servers, max(max_rate / 2, 10.0), options.seconds))
+    half = _run(server, _spec(options, scenario, servers, max(max_rate / 2, 10.0), options.seconds,
+                               seed=SEEDS["half"]))
     return Measurement(scenario, probe, peak, half, max_rate, server_cpu)
 
 
