@@ -8,6 +8,7 @@ with no await; a miss resolves like every other transport (``service.Resolver``)
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from time import perf_counter
 
 from aiohttp import web
@@ -60,21 +61,41 @@ async def get_handle(request: web.Request) -> web.Response:
         owned = await owner_read(request)
         if owned is not None:
             return owned
+    answered = await answer_cached(request, "A" + request.raw_path, _rest_answer, started)
+    if isinstance(answered, web.Response):
+        return answered
+    return json_response(*answered)
+
+
+def _rest_answer(text: str, answer: Resolution, pretty: bool) -> tuple[bytes, int]:
+    return dump_json(resolution_json(text, answer), pretty), http_status(answer.code)
+
+
+async def answer_cached(
+    request: web.Request,
+    key: str,
+    build: Callable[[str, Resolution, bool], tuple[bytes, int]],
+    started: float,
+) -> tuple[bytes, int] | web.Response:
+    """(payload, status) kept pre-encoded under ``key``; on a miss resolve, ``build`` it and keep it.
+
+    Shared by the REST read route and the QR proxy: a repeated GET costs one dict lookup and no await.
+    An input error comes back as the finished error response.
+    """
     cache = request.app[RESOLVER].cache
-    key = "A" + request.raw_path
     hot = cache.lookup_hot(key, asyncio.get_running_loop().time())
     if hot is not None:
         finish_resolution(request, hot.code, started)  # ops work: a finished HTTP resolution (hot)
-        return json_response(hot.payload, hot.status)
+        return hot.payload, hot.status
     text = request.match_info["handle"]
     result = await resolve_request(request, text)
     if isinstance(result, web.Response):
         return result
     answer, pretty = result
-    payload, status = dump_json(resolution_json(text, answer), pretty), http_status(answer.code)
+    payload, status = build(text, answer, pretty)
     cache.store_hot(key, answer.entry, payload, status, answer.code)
     finish_resolution(request, answer.code, started)  # ops work: a finished HTTP resolution
-    return json_response(payload, status)
+    return payload, status
 
 
 async def get_prefixes(request: web.Request) -> web.Response:

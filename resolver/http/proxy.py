@@ -7,10 +7,10 @@ so every other route wins. Answers are kept pre-encoded per (path, kind) like th
 
 from __future__ import annotations
 
-import asyncio
 import html
 import importlib.resources
 import json
+from collections.abc import Callable
 from string import Template
 from time import perf_counter
 
@@ -19,11 +19,8 @@ from aiohttp import web
 from protocol.constants import ResponseCode
 from protocol.handle import ascii_upper
 from protocol.jsonfmt import value_to_json
-from resolver.cache import ResolutionCache
 from resolver.http.answers import dump_json, json_response, resolution_json
-from resolver.http.handles_api import resolve_request
-from resolver.http.keys import RESOLVER
-from resolver.http.observe import finish_resolution
+from resolver.http.handles_api import answer_cached
 from resolver.service import Resolution, http_status
 from storage.api import Record
 
@@ -71,14 +68,18 @@ def render_page(handle: str, answer: Resolution) -> bytes:
     return page.encode("utf-8")
 
 
-def _build(kind: str, handle: str, answer: Resolution) -> tuple[bytes, int, str]:
-    """(payload, status, what): ``what`` is a content type, or "location" for a redirect."""
-    if kind == "J":
-        return dump_json(resolution_json(handle, answer), False), http_status(answer.code), "application/json"
-    url = first_url(answer.values) if answer.code == ResponseCode.SUCCESS else None
-    if kind == "R" and url is not None:
-        return url.encode("utf-8"), _REDIRECT, "location"
-    return render_page(handle, answer), http_status(answer.code), "text/html"
+def _builder(kind: str) -> Callable[[str, Resolution, bool], tuple[bytes, int]]:
+    """How a proxy answer of ``kind`` is encoded: JSON, a redirect (payload = the URL) or the HTML page."""
+
+    def build(handle: str, answer: Resolution, _pretty: bool) -> tuple[bytes, int]:
+        if kind == "J":
+            return dump_json(resolution_json(handle, answer), False), http_status(answer.code)
+        url = first_url(answer.values) if answer.code == ResponseCode.SUCCESS else None
+        if kind == "R" and url is not None:
+            return url.encode("utf-8"), _REDIRECT
+        return render_page(handle, answer), http_status(answer.code)
+
+    return build
 
 
 def _respond(payload: bytes, status: int) -> web.Response:
@@ -91,22 +92,11 @@ def _respond(payload: bytes, status: int) -> web.Response:
 
 async def get_proxy(request: web.Request) -> web.Response:
     started = perf_counter()  # ops work: resolution latency
-    cache: ResolutionCache = request.app[RESOLVER].cache
     kind = _kind(request)
-    key = "P" + kind + request.raw_path
-    hot = cache.lookup_hot(key, asyncio.get_running_loop().time())
-    if hot is not None:
-        finish_resolution(request, hot.code, started)  # ops work: a finished HTTP proxy resolution (hot)
-        return _respond(hot.payload, hot.status)
-    text = request.match_info["handle"]
-    result = await resolve_request(request, text)
-    if isinstance(result, web.Response):
-        return result
-    answer, _pretty = result
-    payload, status, _what = _build(kind, text, answer)
-    cache.store_hot(key, answer.entry, payload, status, answer.code)
-    finish_resolution(request, answer.code, started)  # ops work: a finished HTTP proxy resolution
-    return _respond(payload, status)
+    answered = await answer_cached(request, "P" + kind + request.raw_path, _builder(kind), started)
+    if isinstance(answered, web.Response):
+        return answered
+    return _respond(*answered)
 
 
 def setup(app: web.Application) -> None:
