@@ -72,6 +72,10 @@ class BenchOptions:
     command: str = "loadtest bench"
     probe_rate: float = 40_000.0  # offered in the overload probe: above what one core can answer here
     connections: int = 16
+    only: frozenset[str] = frozenset()  # transports to measure ("udp", "tcp", "http"); empty: all, and extras
+
+    def scenarios(self) -> tuple[Scenario, ...]:
+        return tuple(s for s in SCENARIOS if not self.only or s.scheme in self.only)
 
     @property
     def seed_count(self) -> int:
@@ -107,7 +111,8 @@ def run_bench(options: BenchOptions) -> int:
             report = _bench_with_redis(options, root, redis.url)
         finally:
             redis.stop()
-    report = dataclasses.replace(report, codec=codec_figures(options), storage=storage_figures(options))
+    if not options.only:  # a partial run (--only) is for development: it skips the codec and storage figures
+        report = dataclasses.replace(report, codec=codec_figures(options), storage=storage_figures(options))
     write_markdown(report, options.output)
     print(f"wrote {options.output}")
     return 0
@@ -127,7 +132,7 @@ def _bench_with_redis(options: BenchOptions, root: Path, redis_url: str) -> Benc
             for kind in ("udp-echo", "tcp-echo", "http-hello"):
                 servers[kind] = start_baseline(_kind(kind))
         with affinity(GENERATOR_CPUS):
-            measurements = [measure(options, s, servers) for s in SCENARIOS]
+            measurements = [measure(options, s, servers) for s in options.scenarios()]
     finally:
         for server in servers.values():
             server.stop()

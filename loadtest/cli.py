@@ -103,7 +103,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from loadtest.bench import BenchOptions, run_bench
 
     options = BenchOptions(output=args.output, quick=args.quick, count=args.count,
-                           scenario_s=args.scenario_seconds, command=" ".join(["loadtest", *args.argv]))
+                           scenario_s=args.scenario_seconds, only=frozenset(args.only),
+                           command=" ".join(["loadtest", *args.argv]))
     return run_bench(options)
 
 
@@ -162,6 +163,8 @@ def _bench_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small seed, short scenarios (for tests)")
     p.add_argument("--count", type=int, help="identifiers to seed (default 1,000,000; 20,000 with --quick)")
     p.add_argument("--scenario-seconds", type=float, help="seconds per measurement (default 10; 2 quick)")
+    p.add_argument("--only", action="append", choices=("udp", "tcp", "http"), default=[],
+                   help="measure only this transport (repeatable); skips the codec and storage figures")
     p.set_defaults(handler=cmd_bench)
 
 
