@@ -4,8 +4,8 @@ TCP and HTTP listeners are shared by every worker. UDP gets one socket per worke
 Handle port with SO_REUSEPORT: the kernel hashes each datagram by its 4-tuple, so every fragment of one
 client's multi-packet request (§1.4) reaches the same worker's reassembler. A replacement worker inherits
 its slot's socket, so nothing queued for it is lost. Workers die with the supervisor (PR_SET_PDEATHSIG,
-plus a getppid check in the worker); a restarting worker's readiness is watched without blocking, so
-SIGTERM is handled promptly at any time.
+plus a getppid check in the worker); readiness is watched in short waits that look for SIGTERM/SIGINT in
+between, so a stop is handled promptly at any time, during the first start too.
 
 Order of start: embedded Redis (when no ``redis_url``) -> sockets -> workers (forked before any event loop
 exists) -> ``<data-dir>/ports.json`` once every worker is ready. Order of stop (SIGTERM/SIGINT): workers
@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from resolver.health import WorkerPhase, WorkersState, WorkerState, write_workers_state
 from resolver.metrics import SupervisorMetrics
@@ -38,11 +39,14 @@ from resolver.worker import WorkerSockets, run_worker
 
 log = logging.getLogger(__name__)
 PORTS_FILE = "ports.json"
-_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+_SIGNALS = {signal.SIGCHLD, *_STOP_SIGNALS}
+_STOP_POLL_S = 0.1  # how often a starting node looks for SIGTERM/SIGINT
 _READY_TIMEOUT_S = 60.0
 _MAX_BACKOFF_S = 5.0
 _YOUNG_S = 2.0  # a worker that dies sooner than this after starting doubles the backoff
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+Startup = Literal["ready", "failed", "stopped"]
 
 
 def bind_sockets(settings: Settings) -> WorkerSockets:
@@ -152,20 +156,25 @@ class Supervisor:
             return dataclasses.replace(self.sockets, udp=self.udp_group[slot.index])
         return self.sockets
 
-    def wait_ready(self, timeout_s: float = _READY_TIMEOUT_S) -> bool:
-        """Block until every worker reported ready (or one died, or the timeout)."""
+    def wait_ready(self, timeout_s: float = _READY_TIMEOUT_S) -> Startup:
+        """Block until every worker reported ready, one died, the timeout, or SIGTERM/SIGINT (the signals are
+        blocked: they are polled between short waits, so a node that cannot start, say on a Redis that accepts
+        connections and never answers, still stops at once)."""
         deadline = time.monotonic() + timeout_s
         pending = {s.ready_fd: s for s in self.slots if s.ready_fd >= 0}
         while pending and time.monotonic() < deadline:
-            readable, _, _ = select.select(list(pending), [], [], deadline - time.monotonic())
+            if signal.sigtimedwait(_STOP_SIGNALS, 0) is not None:
+                return "stopped"
+            wait_s = min(_STOP_POLL_S, max(deadline - time.monotonic(), 0.0))
+            readable, _, _ = select.select(list(pending), [], [], wait_s)
             for fd in readable:
                 slot = pending.pop(fd)
                 ok = os.read(fd, 1) == b"1"
                 os.close(fd)
                 slot.ready_fd = -1
                 if not ok:
-                    return False
-        return not pending
+                    return "failed"
+        return "failed" if pending else "ready"
 
     def state(self) -> WorkersState:
         workers = tuple(WorkerState(s.index, s.pid, _phase(s), s.restarts) for s in self.slots)
@@ -305,10 +314,12 @@ def supervise(sup: Supervisor, on_ready: Callable[[dict[str, object]], None], de
     for slot in sup.slots:
         sup.spawn(slot)
     write_workers_state(data_dir, sup.state())  # every slot "starting"
-    if not sup.wait_ready():
-        log.error("workers did not become ready")
+    startup = sup.wait_ready()
+    if startup != "ready":
+        if startup == "failed":
+            log.error("workers did not become ready")
         _stop_workers(sup, deadline_s)
-        return 1
+        return 1 if startup == "failed" else 0
     write_workers_state(data_dir, sup.state())
     if sup.metrics is not None:
         sup.metrics.workers_up.set(sup.workers_up())

@@ -47,8 +47,9 @@ class Node:
         return stop_process(self.proc, timeout_s)
 
 
-def start_node(data_dir: Path, redis_url: str, *extra: str, workers: int = 2) -> Node:
-    """Run the node and wait for its "ready" line (printed once every worker serves)."""
+def start_node(data_dir: Path, redis_url: str, *extra: str, workers: int = 2, ready: bool = True) -> Node:
+    """Run the node and wait for its "ready" line (printed once every worker serves); ``ready=False``
+    returns at once."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "node.log"
     args = [
@@ -58,6 +59,8 @@ def start_node(data_dir: Path, redis_url: str, *extra: str, workers: int = 2) ->
     with open(log_path, "w") as log:
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True)
     node = Node(proc, data_dir, log_path)
+    if not ready:
+        return node
     try:
         _await_ready(node)
     except BaseException:

@@ -209,3 +209,36 @@ def test_sigterm_during_a_restart_stops_promptly(demo_redis: RedisProcess, tmp_p
         assert code == 0, node.log()
     finally:
         node.stop()
+
+
+def _await_all_starting(node: Node, workers: int) -> None:
+    """workers.json lists every worker "starting" (written right after the first fork)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state = read_workers_state(node.data_dir)
+        if state is not None and len(state.workers) == workers and all(
+            w.phase == "starting" and w.pid for w in state.workers
+        ):
+            return
+        time.sleep(0.05)  # polling a file the supervisor writes; bounded by the deadline
+    raise AssertionError(f"workers never listed as starting:\n{node.log()}")
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_first_start_stops_promptly(demo_redis: RedisProcess, tmp_path: Path) -> None:
+    # Workers that cannot get ready (Redis accepts connections and never answers) must not hold SIGTERM up
+    # for the 60 s readiness timeout.
+    with paused(demo_redis):
+        node = start_node(tmp_path / "node", demo_redis.url, "--storage-socket-timeout-s", "60", ready=False)
+        try:
+            _await_all_starting(node, 2)
+            workers = [w.pid for w in read_workers_state(node.data_dir).workers]  # type: ignore[union-attr]
+            os.kill(node.pid, signal.SIGTERM)
+            try:
+                code = node.proc.wait(20)  # while Redis is still paused
+            except subprocess.TimeoutExpired:
+                code = None
+            assert code == 0, node.log()
+            assert _await_gone(workers, 10) == [], "workers outlived their supervisor"
+        finally:
+            node.stop()
