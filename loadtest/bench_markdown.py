@@ -38,6 +38,9 @@ class Measurement:
     half: RunResult  # at half the maximum: the latencies
     max_rate: float
     server_cpu: float  # cores the server used during the peak run: near 1.0 means the server was the limit
+    # Share of the half run's wall time the server spent runnable but waiting for its core (schedstat):
+    # latency that other load on the core added, as opposed to the server's own work and stalls.
+    server_wait_at_half: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,7 @@ class BenchReport:
     scenario_s: float
     codec: dict[str, float] = field(default_factory=dict)
     storage: str = ""
+    redis_cpus: tuple[int, ...] = (1,)  # where the bench pinned Redis (loadtest.bench.REDIS_CPUS)
     date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
 
 
@@ -113,8 +117,8 @@ def scenario_rows(report: BenchReport) -> list[str]:
     by_name = {m.scenario.name: m for m in report.measurements}
     rows = ["| scenario | resolutions/s (max) | ratio | per CPU-second | ratio per CPU-second | p50 ms | "
             "p99 ms | p99.9 ms | resolutions/day | found | failed at half | server CPU at max | "
-            "generator send lag p99 ms |",
-            "|---|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+            "generator send lag p99 ms | server waited for its core at half |",
+            "|---|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for m in report.measurements:
         s, t = m.half.summary, m.half.tally
         failed = (t.errors + t.timeouts) / t.sent if t.sent else 0.0
@@ -122,7 +126,7 @@ def scenario_rows(report: BenchReport) -> list[str]:
                     f"{per_core(m):,.0f} | {_per_core_ratio_cell(m, by_name)} | {ms(s.p50_us)} | "
                     f"{_p99_cell(m)} | {ms(s.p999_us)} | {per_day(m.max_rate):,.0f} | {_found(m.half):.1%} | "
                     f"{failed:.2%} | "
-                    f"{m.server_cpu:.0%} | {ms(t.send_lag.percentile(99))} |")
+                    f"{m.server_cpu:.0%} | {ms(t.send_lag.percentile(99))} | {m.server_wait_at_half:.1%} |")
     return rows
 
 
@@ -157,6 +161,15 @@ def generator_rows(report: BenchReport) -> list[str]:
     return rows
 
 
+def redis_placement(cpus: tuple[int, ...]) -> str:
+    """Where Redis ran, in the set-up sentence: it is neither the node nor the load."""
+    where = "CPU " + ", ".join(map(str, cpus))
+    if cpus == (0,):
+        return f"Redis on {where}, sharing the worker's core (its CPU is not counted as the node's)"
+    return (f"Redis on {where}, beside the generator (in production Redis has cores of its own; on CPU 0 it "
+            "would take the worker's core at every cache miss)")
+
+
 def write_markdown(report: BenchReport, path: Path) -> None:
     mc = report.machine
     lines = [
@@ -166,9 +179,10 @@ def write_markdown(report: BenchReport, path: Path) -> None:
         f"Redis {mc['redis']}. The machine is shared and noisy: compare ratios taken in the same run, not "
         "absolute numbers across runs.", "",
         f"Set-up: {report.seeded.count:,} identifiers seeded through the bulk path in "
-        f"{report.seeded.elapsed_s:.1f}s ({report.seeded.rate:,.0f}/s); `resolver serve --workers 1`, its "
-        "Redis and the baselines pinned to CPU 0, the generator (one Python process, open loop, latency from "
-        f"the intended send time) on CPU 1; {report.scenario_s:g}s per measurement, 16 connections/sockets. "
+        f"{report.seeded.elapsed_s:.1f}s ({report.seeded.rate:,.0f}/s); `resolver serve --workers 1` and the "
+        "baselines pinned to CPU 0, the generator (one Python process, open loop, latency from the intended "
+        f"send time) on CPU 1; {redis_placement(report.redis_cpus)}; {report.scenario_s:g}s per measurement, "
+        "16 connections/sockets. "
         "Maximum = answered/s at 1.1x the answered rate of an overload probe (the probe's own rate counts "
         "only when that run shed nothing); warm-cache scenarios run after a warm-up; latencies at half "
         "that maximum. The 300,000,000/day target averages "
@@ -187,7 +201,10 @@ def write_markdown(report: BenchReport, path: Path) -> None:
         "well under 100 % while requests failed means the server was starved by other load on the machine "
         "or waited on something else (Redis, its own queues). *generator send lag* is how late requests "
         "left against their schedule: latency includes it, so a large lag means the machine, not the "
-        "server, set that latency.", "",
+        "server, set that latency. *server waited for its core* is the share of the half run the server "
+        "(node: supervisor and worker) was ready to run while its core ran something else (/proc schedstat): "
+        "latency from other load on the machine; the server's own stalls (a garbage-collector pass, a "
+        "backlog) show as a high p99 with this share near zero.", "",
         "## The generator's own ceiling", "",
         "If a baseline's answered rate is close to what the generator could send, the baseline figure is a "
         "floor set by the generator, and the node's ratio to it is an upper bound.", "",

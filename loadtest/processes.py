@@ -43,6 +43,10 @@ class Server:
         """CPU seconds used so far by the server and its workers."""
         return sum(process_cpu_s(pid) for pid in (self.pid, *self.workers))
 
+    def sched_wait_s(self) -> float:
+        """Seconds the server's processes have spent runnable, waiting for a CPU (process_sched_wait_s)."""
+        return sum(process_sched_wait_s(pid) for pid in (self.pid, *self.workers))
+
     def await_idle(self, timeout_s: float = 20.0, window_s: float = 0.25) -> bool:
         """Wait until the server has stopped working off a backlog (under 10 % of a core for a window)."""
         deadline = time.monotonic() + timeout_s
@@ -172,3 +176,17 @@ def process_cpu_s(pid: int) -> float:
         return 0.0
     fields = stat.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # fields 14 and 15 of proc(5)
+
+
+def process_sched_wait_s(pid: int) -> float:
+    """Seconds the process's main thread has waited runnable on a run queue (0 if it is gone or unknown).
+
+    The second field of /proc/PID/schedstat (sched-stats.rst): time the task was ready but another one held
+    its CPU. Over a run, a server's share of it tells latency caused by other load on its core (Redis, other
+    programs) apart from the server's own stalls, which show as time on the CPU instead.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/schedstat").read_text().split()
+    except OSError:
+        return 0.0
+    return int(fields[1]) / 1e9 if len(fields) >= 2 else 0.0

@@ -70,6 +70,11 @@ class RateLimiter:
         self._buckets[client] = bucket
         return bucket
 
+    @property
+    def unlimited(self) -> bool:
+        """No limit is configured: ``acquire`` always allows and keeps no state (callers may skip it)."""
+        return self._limit.unlimited
+
     def __len__(self) -> int:
         return len(self._buckets)
 

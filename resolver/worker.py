@@ -26,6 +26,7 @@ from resolver.gctune import tune_after_startup
 from resolver.handler import HandleResponder
 from resolver.http.app import build_app
 from resolver.http.conn_guard import GuardedSockSite, connection_limits
+from resolver.http.front import open_front_door
 from resolver.http.tls import server_ssl_context
 from resolver.http.write_ctx import node_rate
 from resolver.http.writes import build_admin_app
@@ -164,6 +165,7 @@ async def _start_servers(
         keepalive_timeout=limits.http_keepalive_timeout_s,  # admin work: idle keep-alive close
     )
     await out.runner.setup()
+    open_front_door(out.runner)  # issue 4: repeated reads answered before routing; requests counted there
     # Admin work: HTTPS when tls_cert/tls_key are set, and the admin API on its own listener if configured.
     tls = server_ssl_context(settings)
     guard = connection_limits(settings)  # admin work: connection cap and header timeout (slowloris)

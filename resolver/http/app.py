@@ -8,6 +8,7 @@ from aiohttp import web
 
 from resolver.http import handles_api, proxy, writes
 from resolver.http.keys import RESOLVER, SETTINGS, STORE
+from resolver.http.observe import FRONT_COUNTS
 from resolver.service import Resolver
 from resolver.settings import Settings
 from storage.api import HandleStore
@@ -22,8 +23,11 @@ def build_app(
 ) -> web.Application:
     """Routes in this order: /api reads, ``writes.setup`` (registration and admin), ``more_routes`` (the ops
     endpoints /metrics, /healthz, /readyz), and last the ``GET /{handle}`` proxy catch-all, so all others win.
+    Serve it behind ``resolver.http.front.open_front_door``: the front door answers repeated reads and
+    counts the requests (``observe.FRONT_COUNTS``: no counting middleware).
     """
     app = web.Application(client_max_size=settings.limits.max_body_bytes)
+    app[FRONT_COUNTS] = True
     app[STORE] = store
     app[RESOLVER] = resolver
     app[SETTINGS] = settings

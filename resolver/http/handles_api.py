@@ -61,10 +61,16 @@ async def get_handle(request: web.Request) -> web.Response:
         owned = await owner_read(request)
         if owned is not None:
             return owned
-    answered = await answer_cached(request, "A" + request.raw_path, _rest_answer, started)
+    answered = await answer_cached(request, rest_key(request), _rest_answer, started)
     if isinstance(answered, web.Response):
         return answered
     return json_response(*answered)
+
+
+def rest_key(request: web.BaseRequest) -> str:
+    """The pre-encoded answer's key: the raw path with its query, so every filter and ``pretty`` has its own.
+    Only this route stores "A" keys, so the front door (resolver/http/front.py) may trust one it finds."""
+    return "A" + request.raw_path
 
 
 def _rest_answer(text: str, answer: Resolution, pretty: bool) -> tuple[bytes, int]:

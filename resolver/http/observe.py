@@ -1,5 +1,7 @@
-"""What the HTTP apps count: finished resolutions (called by the read routes), and in one middleware the
-requests in flight, the refusals by rate limiting (HTTP 429) and the writes by operation and result.
+"""What the HTTP apps count: finished resolutions (called by the read routes), and for every routed request
+the requests in flight, the refusals by rate limiting (HTTP 429) and the writes by operation and result:
+on the worker's public app in its front door (``resolver.http.front``, no middleware on the hot path), on
+any other app (the admin listener's) in the ``count_requests`` middleware.
 
 Writes are counted here, from the route and the answer, so the write routes need no metrics code: the
 operation comes from the route (a closed table below), the result from the HTTP status or, for the
@@ -20,6 +22,8 @@ from resolver.metrics import WorkerStats
 
 STATS = web.AppKey("worker_stats", WorkerStats)
 ACCESS = web.AppKey("access_log", AccessLog)
+# Set by ``build_app``: the app is served behind ``resolver.http.front.FrontDoor``, which counts its requests.
+FRONT_COUNTS = web.AppKey("front_door_counts", bool)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger(__name__)
 
@@ -46,12 +50,14 @@ _SNMS_RESULTS = {1: "ok", -1: "forbidden", -3: "forbidden", -2: "invalid", -4: "
 
 def install(app: web.Application, stats: WorkerStats | None, access: AccessLog | None) -> None:
     """Count this app's requests into ``stats`` and sample them into ``access`` (either may be off, None).
-    Call before the app starts (in ``build_app``'s ``more_routes``)."""
+    Call before the app starts (in ``build_app``'s ``more_routes``). An app served behind the front door
+    (``FRONT_COUNTS``) is counted there; any other gets the ``count_requests`` middleware."""
     if access is not None:
         app[ACCESS] = access
     if stats is not None:
         app[STATS] = stats
-        app.middlewares.append(count_requests)
+        if not app.get(FRONT_COUNTS, False):
+            app.middlewares.append(count_requests)
 
 
 def finish_resolution(request: web.Request, code: int, started: float) -> None:
@@ -67,7 +73,11 @@ def finish_resolution(request: web.Request, code: int, started: float) -> None:
 
 @web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    stats = request.app[STATS]
+    return await count_routed(request.app[STATS], request, handler)
+
+
+async def count_routed(stats: WorkerStats, request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``handler``'s answer to ``request``, counted: in flight, refused by rate limiting, writes."""
     http = stats.http
     http.inflight += 1
     try:

@@ -39,7 +39,7 @@ def first_url(values: Record) -> str | None:
     return None
 
 
-def _kind(request: web.Request) -> str:
+def _kind(request: web.BaseRequest) -> str:
     """J (JSON), H (HTML page) or R (redirect when possible, else HTML)."""
     accept = request.headers.get("Accept", "")
     if "application/json" in accept and "text/html" not in accept:
@@ -82,7 +82,14 @@ def _builder(kind: str) -> Callable[[str, Resolution, bool], tuple[bytes, int]]:
     return build
 
 
-def _respond(payload: bytes, status: int) -> web.Response:
+def proxy_key(request: web.BaseRequest) -> str:
+    """The pre-encoded answer's key: "P", the answer's kind and the raw path with its query. Only this route
+    stores "P" keys, so the front door (resolver/http/front.py) may trust one it finds."""
+    return "P" + _kind(request) + request.raw_path
+
+
+def respond(payload: bytes, status: int) -> web.Response:
+    """The response of a kept (payload, status): a redirect, the REST JSON or the HTML page."""
     if status == _REDIRECT:
         return web.Response(status=_REDIRECT, headers={"Location": payload.decode("utf-8")})
     if payload[:1] == b"{":
@@ -92,11 +99,11 @@ def _respond(payload: bytes, status: int) -> web.Response:
 
 async def get_proxy(request: web.Request) -> web.Response:
     started = perf_counter()  # ops work: resolution latency
-    kind = _kind(request)
-    answered = await answer_cached(request, "P" + kind + request.raw_path, _builder(kind), started)
+    key = proxy_key(request)
+    answered = await answer_cached(request, key, _builder(key[1]), started)
     if isinstance(answered, web.Response):
         return answered
-    return _respond(*answered)
+    return respond(*answered)
 
 
 def setup(app: web.Application) -> None:

@@ -19,16 +19,25 @@ from protocol.handle import parse_identifier
 from protocol.jsonfmt import values_to_json
 from resolver.auth.principal import may_read_restricted
 from resolver.http.authn import AuthError, authenticate
-from resolver.http.write_ctx import CONTEXT, context
+from resolver.http.write_ctx import CONTEXT, WriteContext, context
 from resolver.ratelimit import retry_after_header
+
+# The front door (resolver/http/front.py) charged this request already: the wait it was told (0: allowed).
+CHARGED = web.RequestKey("resolution_rate_charged", float)
+
+
+def charge_resolution(ctx: WriteContext, request: web.BaseRequest) -> float:
+    """Take one resolution from the client's bucket: 0.0 when allowed, else the seconds to wait."""
+    return ctx.resolutions.acquire(request.remote or "-", ctx.clock())
 
 
 def read_rate_refusal(request: web.Request) -> web.Response | None:
     """429 with Retry-After and RC 3 when the client is over its resolution rate (None: go ahead)."""
     if CONTEXT not in request.app:
         return None
-    ctx = context(request)
-    wait = ctx.resolutions.acquire(request.remote or "-", ctx.clock())
+    wait = request.get(CHARGED)
+    if wait is None:
+        wait = charge_resolution(context(request), request)
     if wait <= 0:
         return None
     body = {

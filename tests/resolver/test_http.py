@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given
+from hypothesis import strategies as st
 
 from resolver.demo_data import DEMO_PREFIX, load_demo
+from resolver.http.answers import dump_json
 from resolver.http.app import build_app
+from resolver.http.front import open_front_door
 from resolver.registry import PrefixRegistry
 from resolver.settings import Settings
 from resolver.worker import make_resolver
@@ -26,6 +32,8 @@ async def client(redis_url: str, tmp_path: Path) -> AsyncIterator[TestClient]:  
     settings = Settings(storage=config)
     resolver = make_resolver(settings, store, PrefixRegistry(await store.list_prefixes()))
     async with TestClient(TestServer(build_app(settings, store, resolver))) as test_client:
+        assert isinstance(test_client.server.runner, web.AppRunner)
+        open_front_door(test_client.server.runner)  # as the worker serves it: repeated reads answered there
         yield test_client
     await store.aclose()
 
@@ -68,3 +76,22 @@ async def test_proxy_kinds(client: TestClient) -> None:  # type: ignore[type-arg
     assert page.status == 404 and "HANDLE_NOT_FOUND" in await page.text()
     hostile = await client.get(f"/{DEMO_PREFIX}/<script>", headers={"Accept": "text/html"})
     assert "<script>" not in await hostile.text()
+
+
+_JSON_LEAVES = st.none() | st.booleans() | st.integers() | st.text()
+_JSON_TREES = st.recursive(
+    _JSON_LEAVES, lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=20
+)
+
+
+@given(st.dictionaries(st.text(), _JSON_TREES))
+def test_compact_answers_are_what_json_writes(body: dict[str, object]) -> None:
+    # answers.dump_json writes compact answers with orjson: byte for byte json's text, or json's own error.
+    def written(write: Callable[[], bytes]) -> bytes | type[Exception]:
+        try:
+            return write()
+        except UnicodeEncodeError as exc:  # a lone surrogate
+            return type(exc)
+
+    expected = written(lambda: json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
+    assert written(lambda: dump_json(body, False)) == expected
