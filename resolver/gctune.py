@@ -1,30 +1,92 @@
-"""Garbage-collector settings for a worker that has finished starting up (issue 4, cold-cache rate).
+"""Garbage collection in a worker: short young passes only, and a full pass only when the heap has doubled.
 
-A cold-cache resolution allocates a few dozen container objects (decoded values, the cache entry, futures,
-callbacks), most of which die within the same batch or live on in the cache for minutes. With CPython's
-default gen-0 threshold of 700 the collector ran every ~20 misses and each run walked the young cache
-entries again: py-spy put about a quarter of a cold request's worker CPU in ``gc``. Nothing in the request
-path builds reference cycles on purpose, so collecting rarely costs memory only for the cycles that do occur
-(exception tracebacks, mostly), which a gen-0 pass of 50,000 objects still reclaims within a second.
+A worker's heap is mostly its cache: hundreds of thousands of long-lived objects (entries, decoded values,
+pre-encoded answers) that are never part of a reference cycle. CPython's default policy walks them again and
+again: a gen-1 pass walks every survivor of the last twenty young passes, and a full pass runs each time the
+long-lived population has grown by a quarter, which cache churn (every cold miss adds an entry, evictions
+free others) makes happen every few seconds. Measured under cold traffic on a 200k-entry cache: passes of
+20-60 ms every few seconds, each one a stall that queues every request behind it (issue 4: the TCP p99 of
+40 ms at half the maximum rate, and UDP datagrams dropped while the socket buffer overflowed).
+
+So after every young pass the survivors move to the permanent generation (``gc.freeze``): no later pass
+walks them, and each young pass walks about ``GEN0_THRESHOLD`` new objects (half a millisecond). Objects
+there are still freed by reference counting the moment they are dropped; only a cycle that forms among them
+and is then dropped would outlive its use. Measured on UDP, TCP and HTTP load (cold and Zipf), a full pass
+afterwards found 0-10 such objects in ~500,000, so they are collected rarely: when the permanent population
+has doubled since the last full pass and passed a floor sized from the cache's bounds (checked every
+``FULL_CHECK_S``, on the event loop, never inside a pass). A full pass over a full cache is a stall of a few
+hundred milliseconds; with the floor, filling the cache triggers none, and only cycles that really leak can
+reach it later.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from typing import Final
+import logging
+import time
+from typing import Any, Final
 
-# Measured on the cold UDP benchmark (BENCHMARKS.md, issue 4): 700 -> 50,000 took gc from ~26 % of the
-# worker's CPU to a few per cent; past ~50,000 the gain is flat and a gen-0 pass starts to be visible as
-# latency (it walks every young object). Gen 1 every 20 gen-0 passes, gen 2 every 100 gen-1 passes, and
-# CPython 3.11 also waits for the long-lived population to grow by 25 % before a full pass.
-GEN0_THRESHOLD: Final = 50_000
-GEN1_THRESHOLD: Final = 20
-GEN2_THRESHOLD: Final = 100
+log = logging.getLogger(__name__)
+
+# Objects allocated (net) between young passes: each pass walks about this many. Measured in a worker under
+# cold traffic: ~0.25 us per young object (decoded values, cache entries, answers), so ~0.5 ms per pass.
+GEN0_THRESHOLD: Final = 2_000
+FULL_CHECK_S: Final = 1.0
+# The permanent generation may grow to this multiple of its size after the last full pass before the next.
+FULL_GROWTH: Final = 2.0
+# The floor, per cache slot (entries and pre-encoded answers): a cached handle is a few tracked objects.
+OBJECTS_PER_CACHE_SLOT: Final = 4
 
 
-def tune_after_startup() -> None:
-    """Collect once, move everything start-up built (modules, settings, app routes, the prefix registry)
-    to the permanent generation so no later pass walks it again, and collect young objects rarely."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GEN0_THRESHOLD, GEN1_THRESHOLD, GEN2_THRESHOLD)
+class YoungOnlyCollector:
+    """The policy above, for one process. ``start`` once the worker has finished starting up."""
+
+    __slots__ = ("_handle", "floor", "full_passes", "next_full_at")
+
+    def __init__(self, cache_slots: int = 0) -> None:
+        """``cache_slots``: how many entries and pre-encoded answers the worker's cache may hold."""
+        self.floor = cache_slots * OBJECTS_PER_CACHE_SLOT
+        self.next_full_at = 0
+        self.full_passes = 0
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Collect everything start-up built, freeze it, and from now on keep only young passes."""
+        gc.collect()
+        gc.freeze()
+        self._plan_next_full()
+        gc.set_threshold(GEN0_THRESHOLD)
+        gc.callbacks.append(self._after_pass)
+        self._handle = loop.call_later(FULL_CHECK_S, self._check, loop)
+
+    def stop(self) -> None:
+        if self._after_pass in gc.callbacks:
+            gc.callbacks.remove(self._after_pass)
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _after_pass(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "stop":
+            gc.freeze()  # the survivors of this pass: no later young pass walks them again
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        if gc.get_freeze_count() > self.next_full_at:
+            self.collect_all()
+        self._handle = loop.call_later(FULL_CHECK_S, self._check, loop)
+
+    def collect_all(self) -> int:
+        """One full pass over everything, then freeze again; returns what it found unreachable."""
+        started = time.perf_counter()
+        gc.unfreeze()
+        found = gc.collect()  # its own "stop" callback freezes the survivors again
+        gc.freeze()
+        self._plan_next_full()
+        self.full_passes += 1
+        log.info("full garbage collection: %d unreachable, %d live, %.0f ms", found,
+                 gc.get_freeze_count(), (time.perf_counter() - started) * 1000)
+        return found
+
+    def _plan_next_full(self) -> None:
+        self.next_full_at = max(int(gc.get_freeze_count() * FULL_GROWTH), self.floor)

@@ -22,7 +22,7 @@ import uvloop
 from aiohttp import web
 
 from resolver.cache import ResolutionCache
-from resolver.gctune import tune_after_startup
+from resolver.gctune import YoungOnlyCollector
 from resolver.handler import HandleResponder
 from resolver.http.app import build_app
 from resolver.http.conn_guard import GuardedSockSite, connection_limits
@@ -233,6 +233,7 @@ async def serve(
     obs = WorkerObservation(settings)  # ops work: metrics (None when off), access log, ops routes
     store = await open_store(settings.storage, observer=obs.stats)
     servers = _Servers()
+    collector = YoungOnlyCollector(settings.cache.max_entries + settings.cache.max_hot_responses)
     feed: asyncio.Task[None] | None = None
     resolver: Resolver | None = None
     try:
@@ -240,7 +241,7 @@ async def serve(
         feed = loop.create_task(follow_changes(store, resolver, obs.stats))
         obs.start(resolver.cache, servers.levels(resolver.cache))
         await _start_servers(settings, sockets, resolver, servers, obs)
-        tune_after_startup()  # issue 4: gc was ~26 % of a cold-cache request (resolver/gctune.py)
+        collector.start(loop)  # issue 4: gc passes were the stalls behind the p99 (resolver/gctune.py)
         log.info("worker %d ready", os.getpid())
         ready = True
         on_ready()
@@ -248,6 +249,7 @@ async def serve(
         log.info("worker %d stopping", os.getpid())
         await _stop_servers(servers, settings.shutdown_deadline_s)
     finally:
+        collector.stop()
         for task in (feed, parent):
             if task is not None:
                 task.cancel()
