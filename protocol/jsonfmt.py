@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import calendar
+import functools
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -42,7 +43,9 @@ __all__ = [
     "parse_time",
     "permissions_to_json",
     "plain_value_fields",
+    "plain_value_parts",
     "value_from_json",
+    "value_parts_from_json",
     "value_to_json",
     "values_from_json",
     "values_to_json",
@@ -58,6 +61,9 @@ _PERMISSION_BITS = (
     Permission.PUBLIC_WRITE,
 )
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_TYPED_SEEN: dict[tuple[str, bytes], dict[str, Any] | None] = {}  # see _typed_json
+_TYPED_SEEN_MAX = 1024
+PlainParts = tuple[int, str, bytes, int, int]  # index, type, data, ttl (relative), timestamp
 
 
 # --- writing ---------------------------------------------------------------------------------------------
@@ -81,9 +87,10 @@ def value_to_json(value: HandleValue) -> dict[str, Any]:
 
 
 def data_to_json(value_type: str, data: bytes) -> dict[str, Any]:
-    """``{format, value}``: a typed format when it round-trips exactly, else string or base64."""
-    typed_json = _typed_to_json(value_type, data)
-    if typed_json is not None and _reads_back(typed_json, data):
+    """``{format, value}``: a typed format when it round-trips exactly, else string or base64.
+    The result may be shared between calls: callers must not change it."""
+    typed_json = _typed_json(value_type, data) if value_type.startswith("HS_") else None
+    if typed_json is not None:
         return typed_json
     if _NOT_TEXT.search(data) is None:
         try:
@@ -91,6 +98,21 @@ def data_to_json(value_type: str, data: bytes) -> dict[str, Any]:
         except UnicodeDecodeError:
             pass
     return {"format": "base64", "value": base64.b64encode(data).decode("ascii")}
+
+
+def _typed_json(value_type: str, data: bytes) -> dict[str, Any] | None:
+    """The typed JSON of ``data`` if it round-trips exactly, remembered: the same HS_ADMIN (or HS_SITE) value
+    sits in many records, and decoding, writing and reading it back costs ~15 us, half a record's JSON."""
+    key = (value_type, data)
+    if key in _TYPED_SEEN:
+        return _TYPED_SEEN[key]
+    typed_json = _typed_to_json(value_type, data)
+    if typed_json is not None and not _reads_back(typed_json, data):
+        typed_json = None
+    if len(_TYPED_SEEN) >= _TYPED_SEEN_MAX:
+        _TYPED_SEEN.clear()  # bounded; the shared values come straight back
+    _TYPED_SEEN[key] = typed_json
+    return typed_json
 
 
 def _reads_back(typed_json: dict[str, Any], data: bytes) -> bool:
@@ -122,6 +144,7 @@ def permissions_to_json(permissions: Permission) -> str:
     return "".join("1" if permissions & bit else "0" for bit in _PERMISSION_BITS)
 
 
+@functools.lru_cache(maxsize=4096)  # strftime is ~2 us; records written together share their timestamps
 def format_time(seconds: int) -> str:
     """ISO-8601 UTC without milliseconds (http-apis.md §1.3)."""
     return time.strftime(_TIME_FORMAT, time.gmtime(seconds))
@@ -146,57 +169,131 @@ def value_from_json(obj: Any, *, path: str = "values[0]") -> HandleValue:
 
 
 def _common_value(obj: Any) -> HandleValue | None:
-    fields = plain_value_fields(obj)
-    return None if fields is None else HandleValue(*fields)
+    parts = plain_value_parts(obj)
+    if parts is None:
+        return None
+    index, value_type, data, ttl, timestamp = parts
+    return HandleValue(index, value_type, data, ttl, timestamp=timestamp)
+
+
+def value_parts_from_json(obj: Any, *, path: str = "values") -> list[PlainParts | HandleValue]:
+    """``values_from_json`` without building ``HandleValue`` objects for the plain values: their
+    ``plain_value_parts`` instead (``storage.records.encode_parts_record`` packs both). Same errors."""
+    items = expect_list(obj, path)
+    values: list[PlainParts | HandleValue] = []
+    for i, item in enumerate(items):
+        parts = plain_value_parts(item)
+        values.append(_checked_value(item, f"{path}[{i}]") if parts is None else parts)
+    return values
 
 
 def plain_value_fields(obj: Any) -> tuple[int, str, bytes, int] | None:
-    """(index, type, data, ttl) of a value in the common, valid shape, read without building path strings
-    (an NDJSON import reads millions): ``index``, non-empty ``type``, string or base64 ``data``, an optional
-    integer ``ttl``, no permissions, timestamp or references (so every other field is at its default).
-    None for anything else, which the strict reader then reads, so every error (and every rarer form)
-    comes from that one reader with its exact message.
+    """(index, type, data, ttl) of a value in the plain shape (``plain_value_parts``) without a timestamp."""
+    parts = plain_value_parts(obj)
+    return None if parts is None or parts[4] else parts[:4]
+
+
+def plain_value_parts(obj: Any) -> PlainParts | None:
+    """(index, type, data, ttl, timestamp) of a value in the common, valid shape, read without building path
+    strings (an NDJSON import reads millions): ``index``, non-empty ``type``, string, base64 or plain admin
+    ``data``, an optional integer ``ttl`` and ``timestamp`` (0 when absent), no permissions or references
+    (so every other field is at its default). None for anything else, which the strict reader then reads,
+    so every error (and every rarer form) comes from that one reader with its exact message.
     """
-    if type(obj) is not dict:
+    if type(obj) is not dict or not _COMMON_KEYS.issuperset(obj):
         return None
     index, value_type, ttl = obj.get("index"), obj.get("type"), obj.get("ttl", DEFAULT_TTL_S)
     if (
         type(index) is not int or not 1 <= index <= U32_MAX
         or type(value_type) is not str or not value_type
         or type(ttl) is not int or not 0 <= ttl <= U32_MAX
-        or not _COMMON_KEYS.issuperset(obj)
         or obj.get("references", _NO_REFS) != _NO_REFS
     ):
         return None
-    data = _common_data(obj.get("data"))
-    return None if data is None else (index, value_type, data, ttl)
+    timestamp = obj.get("timestamp")
+    timestamp = 0 if timestamp is None else _known_time(timestamp)
+    if timestamp is None:
+        return None
+    data = obj.get("data")
+    if type(data) is dict and len(data) == 2 and data.get("format") == "string":
+        data = data.get("value")  # the common form, read here: a call less per value
+        if type(data) is not str:
+            return None
+    if type(data) is not str:
+        raw = _other_data(data)
+        return None if raw is None else (index, value_type, raw, ttl, timestamp)
+    try:
+        return index, value_type, data.encode("utf-8"), ttl, timestamp
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
 
 
-def _common_data(obj: Any) -> bytes | None:
-    if type(obj) is dict and len(obj) == 2:
-        fmt, text = obj.get("format"), obj.get("value")
-        if type(text) is not str:
-            return None
-        if fmt == "string":
-            obj = text
-        elif fmt == "base64" and text.isascii():
-            try:
-                return base64.b64decode(text, validate=True)
-            except ValueError:  # binascii.Error is a ValueError
-                return None
-        else:
-            return None
-    if type(obj) is str:
+def _known_time(obj: Any) -> int | None:
+    """``parse_time`` of a timestamp, remembered: an export's values share few distinct times. None for
+    anything ``parse_time`` refuses (the strict reader then gives its error)."""
+    if type(obj) is not str:
+        return None
+    seconds = _TIMES.get(obj)
+    if seconds is None:
         try:
-            return obj.encode("utf-8")
-        except UnicodeEncodeError:
+            seconds = parse_time(obj, "timestamp")
+        except ProtocolError:
             return None
-    return None
+        _remember(_TIMES, obj, seconds)
+    return seconds
 
 
-# The members ``plain_value_fields`` reads; any other (permissions, timestamp, unknown) means the strict path.
-_COMMON_KEYS = frozenset(("index", "type", "data", "ttl", "references"))
+def _other_data(obj: Any) -> bytes | None:
+    """The bytes of ``{"format": "base64" | "admin", "value": ...}`` in their common, valid forms, or None."""
+    if type(obj) is not dict or len(obj) != 2:
+        return None
+    fmt, value = obj.get("format"), obj.get("value")
+    if fmt == "base64":
+        return _base64_data(value)
+    return _known_admin(value) if fmt == "admin" else None
+
+
+def _known_admin(obj: Any) -> bytes | None:
+    """The HS_ADMIN bytes of ``{"handle": str, "index": int, "permissions": str}``, remembered: an export's
+    admin values repeat (one or a few per prefix). The strict reader makes them, so they are its own."""
+    if type(obj) is not dict or len(obj) != 3:
+        return None
+    handle, index, permissions = obj.get("handle"), obj.get("index"), obj.get("permissions")
+    if type(handle) is not str or type(index) is not int or type(permissions) is not str:
+        return None
+    key = (handle, index, permissions)
+    raw = _ADMINS.get(key)
+    if raw is None:
+        try:
+            raw = _DATA_READERS["admin"](obj, "data.value")
+        except ProtocolError:
+            return None
+        _remember(_ADMINS, key, raw)
+    return raw
+
+
+def _remember(memory: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memory) >= _MEMORY_MAX:
+        memory.clear()  # bounded; dropping everything at once is cheaper than tracking recency
+    memory[key] = value
+
+
+def _base64_data(text: Any) -> bytes | None:
+    """The bytes of valid standard base64 text, else None."""
+    if type(text) is not str or not text.isascii():
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:  # binascii.Error is a ValueError
+        return None
+
+
+# The members ``plain_value_parts`` reads; any other (permissions, unknown) means the strict path.
+_COMMON_KEYS = frozenset(("index", "type", "data", "ttl", "references", "timestamp"))
 _NO_REFS: list[Any] = []
+_TIMES: dict[str, int] = {}  # _known_time's memory
+_ADMINS: dict[tuple[str, int, str], bytes] = {}  # _known_admin's memory
+_MEMORY_MAX = 4096  # entries of each (~100-200 B): bounded whatever the input
 
 
 def _checked_value(obj: Any, path: str) -> HandleValue:

@@ -12,11 +12,12 @@ So after every young pass the survivors move to the permanent generation (``gc.f
 walks them, and each young pass walks about ``GEN0_THRESHOLD`` new objects (half a millisecond). Objects
 there are still freed by reference counting the moment they are dropped; only a cycle that forms among them
 and is then dropped would outlive its use. Measured on UDP, TCP and HTTP load (cold and Zipf), a full pass
-afterwards found 0-10 such objects in ~500,000, so they are collected rarely: when the permanent population
+afterwards found 0-10 such objects in ~500,000, so they are collected rarely: when the worker's peak memory
 has doubled since the last full pass and passed a floor sized from the cache's bounds (checked every
-``FULL_CHECK_S``, on the event loop, never inside a pass). A full pass over a full cache is a stall of a few
-hundred milliseconds; with the floor, filling the cache triggers none, and only cycles that really leak can
-reach it later.
+``FULL_CHECK_S`` on the event loop, never inside a pass). Peak RSS is the measure because it costs one system
+call; counting the frozen objects (``gc.get_freeze_count``) walks all of them, tens of milliseconds on a
+full cache. A full pass over a full cache is a stall of a few hundred milliseconds; with the floor, filling
+the cache triggers none, and only memory that really leaks can reach it later.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import resource
 import time
 from typing import Any, Final
 
@@ -33,10 +35,14 @@ log = logging.getLogger(__name__)
 # cold traffic: ~0.25 us per young object (decoded values, cache entries, answers), so ~0.5 ms per pass.
 GEN0_THRESHOLD: Final = 2_000
 FULL_CHECK_S: Final = 1.0
-# The permanent generation may grow to this multiple of its size after the last full pass before the next.
+# Peak memory may grow to this multiple of what it was after the last full pass before the next one.
 FULL_GROWTH: Final = 2.0
-# The floor, per cache slot (entries and pre-encoded answers): a cached handle is a few tracked objects.
-OBJECTS_PER_CACHE_SLOT: Final = 4
+# The floor, per cache slot (an entry or a pre-encoded answer): what a cached handle may take, generously.
+BYTES_PER_CACHE_SLOT: Final = 2048
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kilobytes
 
 
 class YoungOnlyCollector:
@@ -46,7 +52,7 @@ class YoungOnlyCollector:
 
     def __init__(self, cache_slots: int = 0) -> None:
         """``cache_slots``: how many entries and pre-encoded answers the worker's cache may hold."""
-        self.floor = cache_slots * OBJECTS_PER_CACHE_SLOT
+        self.floor = cache_slots * BYTES_PER_CACHE_SLOT  # added to the memory after start-up
         self.next_full_at = 0
         self.full_passes = 0
         self._handle: asyncio.TimerHandle | None = None
@@ -55,6 +61,7 @@ class YoungOnlyCollector:
         """Collect everything start-up built, freeze it, and from now on keep only young passes."""
         gc.collect()
         gc.freeze()
+        self.floor += peak_rss_bytes()
         self._plan_next_full()
         gc.set_threshold(GEN0_THRESHOLD)
         gc.callbacks.append(self._after_pass)
@@ -72,7 +79,7 @@ class YoungOnlyCollector:
             gc.freeze()  # the survivors of this pass: no later young pass walks them again
 
     def _check(self, loop: asyncio.AbstractEventLoop) -> None:
-        if gc.get_freeze_count() > self.next_full_at:
+        if peak_rss_bytes() > self.next_full_at:
             self.collect_all()
         self._handle = loop.call_later(FULL_CHECK_S, self._check, loop)
 
@@ -84,9 +91,9 @@ class YoungOnlyCollector:
         gc.freeze()
         self._plan_next_full()
         self.full_passes += 1
-        log.info("full garbage collection: %d unreachable, %d live, %.0f ms", found,
-                 gc.get_freeze_count(), (time.perf_counter() - started) * 1000)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.info("full garbage collection: %d unreachable, %.0f ms", found, elapsed_ms)
         return found
 
     def _plan_next_full(self) -> None:
-        self.next_full_at = max(int(gc.get_freeze_count() * FULL_GROWTH), self.floor)
+        self.next_full_at = max(int(peak_rss_bytes() * FULL_GROWTH), self.floor)

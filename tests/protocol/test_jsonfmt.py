@@ -66,6 +66,17 @@ def test_v4_as_admin_json() -> None:
     assert data_from_json(expected) == V4
 
 
+def test_remembered_typed_data_answers_as_the_first_time() -> None:
+    # data_to_json remembers typed values (shared HS_ADMIN values): a repeat, and data that is not a valid
+    # typed value (base64 every time), must answer as the first call did.
+    first = data_to_json("HS_ADMIN", V4)
+    assert data_to_json("HS_ADMIN", V4) == first == data_to_json("HS_ADMIN", bytes(V4))
+    broken = V4[:5]
+    assert data_to_json("HS_ADMIN", broken)["format"] == "base64"
+    assert data_to_json("HS_ADMIN", broken)["format"] == "base64"
+    assert data_to_json("URL", V4)["format"] != "admin"  # the memo is keyed by type too
+
+
 def test_v6_as_vlist_json() -> None:
     expected = {"format": "vlist", "value": [{"handle": "88.1000.1/admin", "index": 300}]}
     assert data_to_json("HS_VLIST", V6) == expected

@@ -9,7 +9,7 @@ import textwrap
 
 _SCRIPT = textwrap.dedent('''
     import asyncio, gc, time
-    from resolver.gctune import GEN0_THRESHOLD, OBJECTS_PER_CACHE_SLOT, YoungOnlyCollector
+    from resolver.gctune import BYTES_PER_CACHE_SLOT, GEN0_THRESHOLD, YoungOnlyCollector, peak_rss_bytes
 
     class Node:
         def __init__(self):
@@ -20,7 +20,7 @@ _SCRIPT = textwrap.dedent('''
         a.other, b.other = b, a
 
     async def main():
-        assert YoungOnlyCollector(1_000_000).floor == 1_000_000 * OBJECTS_PER_CACHE_SLOT
+        assert YoungOnlyCollector(1_000).floor == 1_000 * BYTES_PER_CACHE_SLOT
         collector = YoungOnlyCollector()
         collector.start(asyncio.get_running_loop())
         assert gc.get_threshold()[0] == GEN0_THRESHOLD
@@ -37,8 +37,8 @@ _SCRIPT = textwrap.dedent('''
         assert gc.collect(0) == 0, "young passes do not walk frozen objects"
         assert collector.collect_all() >= 2, "the full pass finds the frozen cycle"
         passes = collector.full_passes
-        grown = [Node() for _ in range(collector.next_full_at)]
-        gc.collect(0)
+        assert collector.next_full_at >= 2 * peak_rss_bytes() - 4096
+        grown = [bytes(4096) for _ in range(collector.next_full_at // 4096)]  # peak memory doubles
         deadline = time.monotonic() + 10
         while collector.full_passes == passes and time.monotonic() < deadline:
             await asyncio.sleep(0.05)  # the loop's periodic check runs the full pass
