@@ -3,7 +3,9 @@
 ``python -m loadtest.storagebench --count 1000000`` loads typical records (one URL value, four template
 attributes of 10-30 bytes, an HS_ADMIN value; issue 3 "Memory") through the bulk path into a fresh embedded
 Redis in a temporary directory and prints ``used_memory`` per identifier, the overhead beyond each
-identifier's own bytes plus its encoded record, and the import rates.
+identifier's own bytes plus its encoded record, and the import rates. The NDJSON import also reports its
+CPU time per line (importer, parsing workers, redis-server): on a shared machine the rate follows the other
+load, the CPU per line much less.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import argparse
 import asyncio
 import json
 import random
+import resource
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from loadtest.seed import typical_values
 from protocol.jsonfmt import values_to_json
 from protocol.values import HandleValue
 from storage import keys, open_store, records
@@ -89,33 +93,63 @@ async def measure_bulk(store: RedisStore, count: int, batch: int) -> dict[str, f
     }
 
 
+def ndjson_records(count: int, shape: str) -> Iterator[tuple[str, tuple[HandleValue, ...]]]:
+    """``typical``: the memory run's records. ``seeded``: ``loadtest seed``'s, as a node exports them
+    (values with timestamps, HS_ADMIN in the ``admin`` format, UTF-8 attribute texts)."""
+    pool = attribute_pool(random.Random(2))
+    for n in range(count):
+        if shape == "seeded":
+            handle = f"88.100.{n % 100}/P{n:010d}"
+            yield handle, typical_values(handle, n)
+        else:
+            yield typical_record(pool, n)
+
+
 async def measure_ndjson(
-    store: RedisStore, count: int, batch: int, workdir: Path, workers: int
+    store: RedisStore, count: int, batch: int, workdir: Path, workers: int, shape: str = "typical"
 ) -> dict[str, float]:
     path = workdir / "bench.ndjson"
-    pool = attribute_pool(random.Random(2))
     with path.open("w") as out:
-        for n in range(count):
-            handle, values = typical_record(pool, n)
+        for handle, values in ndjson_records(count, shape):
             out.write(json.dumps({"handle": handle, "values": values_to_json(values)}) + "\n")
     await store.client.flushall()
+    cpu_before = await cpu_seconds(store)
     started = time.perf_counter()
     with path.open("rb") as lines:
         report = await import_lines(store, lines, on_bad=lambda _n, _r: None, batch=batch, workers=workers)
+    elapsed = time.perf_counter() - started
+    cpu = [after - before for after, before in zip(await cpu_seconds(store), cpu_before, strict=True)]
+    per_line_us = [1e6 * s / max(report.imported, 1) for s in cpu]
     return {
         "ndjson_lines": report.imported,
-        "ndjson_rate_per_s": report.imported / (time.perf_counter() - started),
+        "ndjson_rate_per_s": report.imported / elapsed,
+        # CPU per line, which the other load on a shared machine disturbs far less than the rate.
+        "ndjson_cpu_us_per_line": sum(per_line_us),
+        "ndjson_cpu_us_importer": per_line_us[0],
+        "ndjson_cpu_us_workers": per_line_us[1],
+        "ndjson_cpu_us_redis": per_line_us[2],
     }
 
 
-async def run(count: int, ndjson_count: int, buckets: int, batch: int, workers: int) -> dict[str, float]:
+async def cpu_seconds(store: RedisStore) -> tuple[float, float, float]:
+    """CPU seconds so far of this process, of its finished children (the import's worker pool, reaped when
+    it closes) and of the redis-server (with its AOF rewrite children)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    info: dict[str, Any] = await store.client.info("cpu")
+    redis_s = sum(float(info[name]) for name in info if name.startswith("used_cpu_") and "main" not in name)
+    return time.process_time(), children.ru_utime + children.ru_stime, redis_s
+
+
+async def run(
+    count: int, ndjson_count: int, buckets: int, batch: int, workers: int, shape: str = "typical"
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="storagebench") as tmp:
         store = await open_store(StorageConfig(data_dir=Path(tmp) / "var"), buckets=buckets)
         try:
             result = await measure_bulk(store, count, batch)
             result["buckets"] = buckets
             result["ndjson_workers"] = workers
-            result.update(await measure_ndjson(store, ndjson_count, batch, Path(tmp), workers))
+            result.update(await measure_ndjson(store, ndjson_count, batch, Path(tmp), workers, shape))
         finally:
             await store.aclose()
     return result
@@ -128,8 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--buckets", type=int, default=StorageConfig().record_buckets)
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2, help="NDJSON parsing processes")
+    parser.add_argument(
+        "--ndjson-records", choices=("typical", "seeded"), default="typical", help="what NDJSON lines hold"
+    )
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.count, args.ndjson_count, args.buckets, args.batch, args.workers))
+    result = asyncio.run(
+        run(args.count, args.ndjson_count, args.buckets, args.batch, args.workers, args.ndjson_records)
+    )
     for name, value in result.items():
         print(f"{name:24} {value:,.1f}")
     return 0

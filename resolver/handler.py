@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from protocol.bodies import ErrorBody, ReferralBody, encode_body
 from protocol.constants import ENVELOPE_SIZE, HEADER_SIZE, OpCode, OpFlag, ResponseCode
@@ -32,9 +32,9 @@ _DNRF: Final = int(OpFlag.DNRF)
 _BODY_AT: Final = ENVELOPE_SIZE + HEADER_SIZE
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A request that needs a storage read; ``respond_deferred`` finishes it."""
+class Pending(NamedTuple):
+    """A request that needs a storage read; ``respond_deferred`` finishes it (a NamedTuple: one per miss,
+    built at a third of a frozen dataclass's cost)."""
 
     query: ResolutionQuery
     ident: Identifier

@@ -92,7 +92,7 @@ class RecordLoader:
 
     async def _read(self, batch: _Batch) -> None:
         try:
-            records = await self._store.get_many(batch.keys)
+            records = await self._store.read_many(batch.keys)
         except asyncio.CancelledError:
             self._forget(batch)
             _deliver_all(batch, StorageUnavailable("read cancelled: the worker is stopping"))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterable, Iterable, Sequence
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from typing import Any, TypeVar
 
 from protocol.values import HandleValue
 from storage import keys, records, scripts
@@ -21,6 +21,7 @@ from storage.redis_store import RedisStore
 Item = tuple[str, Sequence[HandleValue]]
 Encoded = tuple[str, bytes]  # (handle, storage.records bytes)
 DEFAULT_BATCH = 1000
+T = TypeVar("T")
 
 
 async def bulk_put(
@@ -30,15 +31,26 @@ async def bulk_put(
     actor: str = "bulk",
     batch: int = DEFAULT_BATCH,
 ) -> int:
-    """Overwrite every (handle, values) of ``items``; returns how many were written.
+    """Overwrite every (handle, values) of ``items``; returns how many were written."""
+    return await put_encoded(store, _encoded(items), actor=actor, batch=batch)
+
+
+async def put_encoded(
+    store: RedisStore,
+    items: AsyncIterable[Encoded] | Iterable[Encoded],
+    *,
+    actor: str = "bulk",
+    batch: int = DEFAULT_BATCH,
+) -> int:
+    """Overwrite every (handle, ``storage.records`` bytes) of ``items``; returns how many were written.
 
     One batch is written while the next is encoded: Redis executes on its own core meanwhile.
     """
     written, pending = 0, list[Encoded]()
     inflight: asyncio.Task[int] | None = None
     try:
-        async for handle, values in _aiter(items):
-            pending.append((handle, records.encode_record(values)))
+        async for item in _aiter(items):
+            pending.append(item)
             if len(pending) >= batch:
                 written += await _settle(inflight)
                 inflight = asyncio.ensure_future(write_encoded(store, pending, actor=actor))
@@ -50,6 +62,11 @@ async def bulk_put(
     finally:
         if inflight is not None and not inflight.done():
             inflight.cancel()
+
+
+async def _encoded(items: AsyncIterable[Item] | Iterable[Item]) -> AsyncIterator[Encoded]:
+    async for handle, values in _aiter(items):
+        yield handle, records.encode_record(values)
 
 
 async def _settle(task: asyncio.Task[int] | None) -> int:
@@ -119,7 +136,7 @@ def _entries(actor: str, handles: Sequence[str]) -> list[dict[str, str]]:
     return entries
 
 
-async def _aiter(items: AsyncIterable[Item] | Iterable[Item]) -> AsyncIterable[Item]:
+async def _aiter(items: AsyncIterable[T] | Iterable[T]) -> AsyncIterator[T]:
     if isinstance(items, AsyncIterable):
         async for item in items:
             yield item

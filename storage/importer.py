@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from storage.bulk import DEFAULT_BATCH, Item, bulk_put
-from storage.ndjson import BadLine, check_homed, parse_line
+from storage.bulk import DEFAULT_BATCH, Encoded, put_encoded
+from storage.ndjson import BadLine, check_homed, parse_line_encoded
 from storage.parallel import import_parallel
 from storage.redis_store import RedisStore
 
@@ -32,12 +32,13 @@ class ImportReport:
 def good_items(
     lines: Iterable[str | bytes], report: ImportReport, on_bad: Callable[[int, str], None],
     homed: frozenset[str] | None = None,
-) -> Iterator[Item]:
+) -> Iterator[Encoded]:
+    """(handle, record bytes) of each good line; each bad one goes to ``report`` and ``on_bad``."""
     for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
+        if not line or line.isspace():  # strip() would copy every line
             continue
         try:
-            item = parse_line(line)
+            item = parse_line_encoded(line)
             check_homed(item[0], homed)
             yield item
         except BadLine as exc:
@@ -73,5 +74,5 @@ async def import_lines(
         )
     else:
         items = good_items(lines, report, on_bad, homed)
-        report.imported = await bulk_put(store, items, actor=actor, batch=batch)
+        report.imported = await put_encoded(store, items, actor=actor, batch=batch)
     return report

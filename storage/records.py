@@ -9,12 +9,15 @@ cmsgpack would turn bytes into strings), so the script and this module share onl
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import msgpack
 
 from protocol.constants import DEFAULT_PERMISSIONS, DEFAULT_TTL_S, Permission, TTLType
 from protocol.values import HandleValue, ValueReference, new_value
+
+if TYPE_CHECKING:
+    from protocol.jsonfmt import PlainParts
 
 FORMAT_V1 = 1
 _V1 = bytes([FORMAT_V1])
@@ -23,6 +26,10 @@ _DEFAULTS: tuple[Any, ...] = ("", b"", DEFAULT_TTL_S, int(TTLType.RELATIVE), int
 
 
 _BIN_PACKER = msgpack.Packer(use_bin_type=True)  # reused: packb() would build a Packer per value
+# Record arrays: Redis's Lua cmsgpack cannot read msgpack bin, so blobs go out as raw str.
+_STR_PACKER = msgpack.Packer(use_bin_type=False)
+_RELATIVE = int(TTLType.RELATIVE)
+_DEFAULT_PERMISSIONS = int(DEFAULT_PERMISSIONS)
 _unpackb = msgpack.unpackb
 _TTL_TYPES = cast("dict[int, TTLType]", TTLType._value2member_map_)
 _PERMISSIONS = cast("dict[int, Permission]", Permission._value2member_map_)
@@ -101,8 +108,7 @@ def encode_pairs(values: Iterable[HandleValue]) -> bytes:
     flat: list[Any] = []
     for value in values:
         flat += [value.index, encode_value(value)]
-    # use_bin_type=False: Redis's Lua cmsgpack cannot read msgpack bin, so blobs go out as raw str.
-    packed: bytes = msgpack.packb(flat, use_bin_type=False)
+    packed: bytes = _STR_PACKER.pack(flat)
     return packed
 
 
@@ -110,16 +116,22 @@ def encode_record(values: Iterable[HandleValue]) -> bytes:
     return _V1 + encode_pairs(values)
 
 
-def encode_plain_record(values: Iterable[tuple[int, str, bytes, int]]) -> bytes:
-    """``encode_record`` of values given as (index, type, data, ttl) whose other fields are at their defaults
-    (relative TTL, default permissions, no timestamp, no references): the same bytes, without building
-    ``HandleValue`` objects first (the NDJSON import's common shape, ``protocol.jsonfmt.plain_value_fields``).
-    """
+def encode_parts_record(values: Iterable[PlainParts | HandleValue]) -> bytes:
+    """``encode_record`` of values given as ``HandleValue`` or, for plain ones, as the (index, type, data,
+    ttl, timestamp) of ``protocol.jsonfmt.plain_value_parts`` (relative TTL, default permissions, no
+    references): the same bytes, without building those ``HandleValue`` objects (the NDJSON import)."""
     pack = _BIN_PACKER.pack
     flat: list[Any] = []
-    for index, value_type, data, ttl in values:
-        flat += [index, pack([value_type, data] if ttl == DEFAULT_TTL_S else [value_type, data, ttl])]
-    packed: bytes = msgpack.packb(flat, use_bin_type=False)  # as encode_pairs: Lua cmsgpack reads no bin
+    for value in values:
+        if isinstance(value, HandleValue):
+            flat += [value.index, encode_value(value)]
+            continue
+        index, value_type, data, ttl, timestamp = value
+        if timestamp:  # encode_value's field order, its defaults written out up to the timestamp
+            flat += [index, pack((value_type, data, ttl, _RELATIVE, _DEFAULT_PERMISSIONS, timestamp))]
+        else:
+            flat += [index, pack((value_type, data) if ttl == DEFAULT_TTL_S else (value_type, data, ttl))]
+    packed: bytes = _STR_PACKER.pack(flat)
     return _V1 + packed
 
 
@@ -143,7 +155,7 @@ def decode_record(raw: bytes) -> tuple[HandleValue, ...]:
 
 def pack_fields(fields: Sequence[bytes]) -> bytes:
     """A msgpack array of byte strings that Redis's Lua cmsgpack reads back as strings (scripts.READ_MANY)."""
-    packed: bytes = msgpack.packb(list(fields), use_bin_type=False)
+    packed: bytes = _STR_PACKER.pack(fields if type(fields) is list else list(fields))  # one per read batch
     return packed
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -30,13 +31,25 @@ def register(sub: Any) -> None:
     parser.add_argument("--strict", action="store_true", help="write nothing if any line is bad")
     parser.add_argument("--batch", type=int, default=1000, help="identifiers per write batch")
     parser.add_argument(
-        "--workers", type=int, default=1, help="processes that parse lines (helps with idle cores)"
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="processes that parse lines (default %(default)s: one per CPU, at most 4); 1: in this process",
     )
     parser.add_argument(
         "--allow-unhomed", action="store_true", help="also import identifiers whose prefix is not homed here"
     )
     add_storage_args(parser)
     parser.set_defaults(run=run)
+
+
+MAX_DEFAULT_WORKERS = 4  # past this the one writing process and Redis's single thread set the pace
+
+
+def default_workers() -> int:
+    """One parsing process per CPU: parsing is ~3/4 of an import's CPU (loadtest.storagebench), and the
+    writer and Redis each need a fraction of a core beside them."""
+    return max(1, min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1))
 
 
 def _report_bad(line_no: int, reason: str) -> None:

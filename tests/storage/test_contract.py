@@ -83,6 +83,13 @@ async def test_delete(store: RedisStore) -> None:
     assert await store.get(H) is None
 
 
+async def test_read_many_reads_exactly_these(store: RedisStore) -> None:
+    await store.create("88.100.1/rm-a", [url(1, "a")], actor="t")
+    got = await store.read_many(["88.100.1/rm-a", "88.100.1/rm-none", "88.100.1/rm-a"])
+    assert got == [(url(1, "a"),), None, (url(1, "a"),)]
+    assert await store.read_many([]) == []
+
+
 async def test_get_many_in_order(store: RedisStore) -> None:
     handles = [f"88.100.1/{i}" for i in range(50)]
     for h in handles[::2]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,24 @@ def test_unhomed_prefix_lines_are_bad_unless_allowed(
     assert run_cli("import", str(src), "--strict", "--redis-url", redis_url) == 2
     assert run_cli(*argv, "--allow-unhomed") == 0
     assert asyncio.run(_count(redis_url)) == 3
+
+
+@pytest.mark.usefixtures("homed")
+def test_parallel_import_beside_another_thread(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a second thread alive the pool spawns its workers rather than forking (storage.parallel)."""
+    src = tmp_path / "in.ndjson"
+    write_ndjson(src, 10, bad_at=(4,))
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        argv = ["import", str(src), "--redis-url", redis_url, "--batch", "3", "--workers", "2"]
+        assert run_cli(*argv) == 1
+    finally:
+        stop.set()
+        thread.join()
+    err = capsys.readouterr().err
+    assert "line 4: values[0]" in err and "imported 9, bad lines 1" in err
+    assert asyncio.run(_count(redis_url)) == 9
