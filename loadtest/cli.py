@@ -166,8 +166,8 @@ def _bench_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario-seconds", type=float, help="seconds per measurement (default 10; 2 quick)")
     p.add_argument("--only", action="append", choices=("udp", "tcp", "http"), default=[],
                    help="measure only this transport (repeatable); skips the codec and storage figures")
-    p.add_argument("--redis-cpu", type=int, choices=(0, 1), default=1,
-                   help="CPU for the bench's Redis: 1 beside the generator (default), 0 beside the worker")
+    p.add_argument("--redis-cpu", type=int, choices=(0, 1), default=0,
+                   help="CPU for the bench's Redis: 0 beside the worker (default), 1 beside the generator")
     p.set_defaults(handler=cmd_bench)
 
 

@@ -1,4 +1,5 @@
-"""Fast decoding of JSON texts read in bulk (NDJSON import): the one module that uses orjson.
+"""Fast decoding of JSON texts read in bulk (NDJSON import). (orjson's other user writes the HTTP answers:
+``resolver.http.answers.dump_json``.)
 
 orjson decodes a typical import line about three times faster than ``json.loads``. Where both accept a
 text they read it alike but for one thing: an integer beyond 64 bits is a float in orjson. orjson also

@@ -88,7 +88,9 @@ class ResolutionCache:
         self._max_hot = max_hot if max_hot is not None else 2 * max_entries
         self.max_ttl_s = max_ttl_s
         self.negative_ttl_s = negative_ttl_s
-        self.hot: dict[bytes | str, HotResponse] = {}
+        # Insertion-ordered: when full, the oldest answer goes (O(1)). A sweep of the whole map was a stall of
+        # tens of milliseconds every max_hot misses under cold traffic.
+        self.hot: OrderedDict[bytes | str, HotResponse] = OrderedDict()
         self.stats = CacheStats()
         self._registry = CacheEntry("", (), 0.0)
         self.generation = 0  # bumped by every invalidation: a read that straddles one is not kept
@@ -150,9 +152,10 @@ class ResolutionCache:
     ) -> None:
         if not entry.alive:
             return
-        if len(self.hot) >= self._max_hot:
-            self._sweep_hot()
-        self.hot[key] = HotResponse(entry, payload, status, code)
+        hot = self.hot
+        if len(hot) >= self._max_hot:
+            hot.popitem(last=False)
+        hot[key] = HotResponse(entry, payload, status, code)
 
     def invalidate(self, key: str) -> None:
         """A write to ``key`` happened somewhere: forget it (and every hot response built from it)."""
@@ -172,9 +175,3 @@ class ResolutionCache:
 
     def _drop(self, key: str) -> None:
         self._entries.pop(key).alive = False
-
-    def _sweep_hot(self) -> None:
-        """Drop stale hot responses; if that frees too little, start over (hot responses rebuild cheaply)."""
-        self.hot = {k: v for k, v in self.hot.items() if v.entry.alive}
-        if len(self.hot) >= self._max_hot * 3 // 4:
-            self.hot.clear()

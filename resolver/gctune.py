@@ -37,8 +37,9 @@ GEN0_THRESHOLD: Final = 2_000
 FULL_CHECK_S: Final = 1.0
 # Peak memory may grow to this multiple of what it was after the last full pass before the next one.
 FULL_GROWTH: Final = 2.0
-# The floor, per cache slot (an entry or a pre-encoded answer): what a cached handle may take, generously.
-BYTES_PER_CACHE_SLOT: Final = 2048
+# The floor, per cache slot (an entry or a pre-encoded answer): well above what a cached handle takes (a full
+# pass over a full cache stalls the worker for ~1 s, so it is kept for real leaks).
+BYTES_PER_CACHE_SLOT: Final = 8192
 
 
 def peak_rss_bytes() -> int:

@@ -62,7 +62,8 @@ class WorkerObservation:
                 await self._task
 
     def routes(self, ping: Ping) -> Callable[[web.Application], None]:
-        """``build_app``'s ``more_routes``: the request counting middleware and the ops endpoints."""
+        """``build_app``'s ``more_routes``: request counting (``observe.install``: the front door counts the
+        public app's requests, a middleware any other's) and the ops endpoints."""
 
         def add(app: web.Application) -> None:
             install(app, self.stats, self.access)

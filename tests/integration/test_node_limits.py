@@ -191,6 +191,15 @@ def _await_starting(node: Node, dead: int) -> int:
     raise AssertionError(f"no worker in phase 'starting':\n{node.log()}")
 
 
+def _sigterm_exit_code(node: Node, timeout_s: float = 20) -> int | None:
+    """SIGTERM the supervisor; its exit code, or None if it is still running after ``timeout_s``."""
+    os.kill(node.pid, signal.SIGTERM)
+    try:
+        return node.proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 @pytest.mark.slow
 def test_sigterm_during_a_restart_stops_promptly(demo_redis: RedisProcess, tmp_path: Path) -> None:
     # A replacement that cannot get ready (Redis paused, long socket timeout) must not hold SIGTERM up.
@@ -201,11 +210,7 @@ def test_sigterm_during_a_restart_stops_promptly(demo_redis: RedisProcess, tmp_p
             victim = int(node.ports()["workers"][0])
             os.kill(victim, signal.SIGKILL)
             _await_starting(node, victim)
-            os.kill(node.pid, signal.SIGTERM)
-            try:
-                code = node.proc.wait(20)  # while Redis is still paused
-            except subprocess.TimeoutExpired:
-                code = None
+            code = _sigterm_exit_code(node)  # while Redis is still paused
         assert code == 0, node.log()
     finally:
         node.stop()
@@ -233,12 +238,7 @@ def test_sigterm_during_the_first_start_stops_promptly(demo_redis: RedisProcess,
         try:
             _await_all_starting(node, 2)
             workers = [w.pid for w in read_workers_state(node.data_dir).workers]  # type: ignore[union-attr]
-            os.kill(node.pid, signal.SIGTERM)
-            try:
-                code = node.proc.wait(20)  # while Redis is still paused
-            except subprocess.TimeoutExpired:
-                code = None
-            assert code == 0, node.log()
+            assert _sigterm_exit_code(node) == 0, node.log()  # while Redis is still paused
             assert _await_gone(workers, 10) == [], "workers outlived their supervisor"
         finally:
             node.stop()

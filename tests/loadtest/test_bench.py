@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.bench import GENERATOR_CPUS, REDIS_CPUS, SCENARIOS, BenchOptions, measure, start_redis
+from loadtest.bench import REDIS_CPUS, SCENARIOS, SERVER_CPUS, BenchOptions, measure, start_redis
 from loadtest.bench_markdown import BenchReport, machine_info, redis_placement, write_markdown
 from loadtest.processes import Server, process_sched_wait_s, stop_process
 from loadtest.seed import SeedResult
@@ -37,7 +37,7 @@ def test_a_baseline_scenario_is_measured_and_written_as_a_table_row(udp_echo: Se
     assert "server waited for its core at half |" in text
     assert 0.0 <= m.server_wait_at_half <= 1.0
     assert f"| {m.server_wait_at_half:.1%} |" in text
-    assert "Redis on CPU 1, beside the generator" in text  # the default placement (REDIS_CPUS)
+    assert "Redis on CPU 0, sharing the worker's core" in text  # the default placement (REDIS_CPUS)
 
 
 def test_the_set_up_text_says_where_redis_ran() -> None:
@@ -45,9 +45,9 @@ def test_the_set_up_text_says_where_redis_ran() -> None:
     assert redis_placement((0,)).startswith("Redis on CPU 0, sharing the worker's core")
 
 
-@pytest.mark.parametrize("cpus", [REDIS_CPUS, {0}], ids=["default-generator-core", "worker-core"])
+@pytest.mark.parametrize("cpus", [REDIS_CPUS, {1}], ids=["default-worker-core", "generator-core"])
 def test_the_bench_redis_is_pinned_where_asked(cpus: set[int], tmp_path: Path) -> None:
-    assert BenchOptions(output=tmp_path / "x.md").redis_cpus == REDIS_CPUS == GENERATOR_CPUS
+    assert BenchOptions(output=tmp_path / "x.md").redis_cpus == REDIS_CPUS == SERVER_CPUS
     redis = start_redis(tmp_path / "redis", cpus)
     try:
         pinned = os.sched_getaffinity(redis.pid)

@@ -82,4 +82,6 @@ def test_hot_map_is_bounded() -> None:
     entry = cache.put("k", (URL,), 0.0)
     for i in range(100):
         cache.store_hot(i.to_bytes(2, "big"), entry, b"r")
-    assert len(cache.hot) <= 8
+    assert len(cache.hot) == 8
+    assert list(cache.hot) == [i.to_bytes(2, "big") for i in range(92, 100)]  # the oldest went first
+    assert cache.lookup_hot((99).to_bytes(2, "big"), 1.0) is not None
