@@ -2,8 +2,9 @@
 
 ``python -m loadtest.storagebench --count 1000000`` loads typical records (one URL value, four template
 attributes of 10-30 bytes, an HS_ADMIN value; issue 3 "Memory") through the bulk path into a fresh embedded
-Redis in a temporary directory and prints ``used_memory`` per identifier, the overhead beyond each
-identifier's own bytes plus its encoded record, and the import rates. The NDJSON import also reports its
+Redis in a temporary directory and prints ``used_memory`` per identifier, the overhead of the records beyond
+each identifier's own bytes plus its encoded record, what the capped change stream took apart from them
+(``change_feed_per_id_B``), and the import rates. The NDJSON import also reports its
 CPU time per line (importer, parsing workers, redis-server): on a shared machine the rate follows the other
 load, the CPU per line much less.
 """
@@ -78,18 +79,29 @@ async def used_memory(store: RedisStore) -> int:
     return int(info["used_memory"]) - int(info["mem_aof_buffer"]) - int(info["mem_clients_normal"])
 
 
+async def feed_memory(store: RedisStore) -> int:
+    """What the change stream holds (``MEMORY USAGE``, every entry counted)."""
+    usage = await store.client.execute_command("MEMORY", "USAGE", keys.CHANGES, "SAMPLES", "0")
+    return int(usage or 0)
+
+
 async def measure_bulk(store: RedisStore, count: int, batch: int) -> dict[str, float]:
-    before, source = await used_memory(store), RecordSource(count, 1)
+    """Memory per identifier, the records apart from the change stream: the stream is a log capped at
+    ``keys.CHANGES_MAXLEN`` entries whose bulk entries name their identifiers, so it grows with a load until
+    its cap and then no more, whatever the number of identifiers stored."""
+    before, feed_before, source = await used_memory(store), await feed_memory(store), RecordSource(count, 1)
     started = time.perf_counter()
     await bulk_put(store, source, batch=batch)
     elapsed = time.perf_counter() - started - source.own_s  # the generator's own time is not the store's
     delta = await used_memory(store) - before
+    feed = await feed_memory(store) - feed_before
     return {
         "identifiers": count,
         "bulk_rate_per_s": count / elapsed,
         "used_memory_per_id_B": delta / count,
         "payload_per_id_B": source.payload_bytes / count,
-        "overhead_per_id_B": (delta - source.payload_bytes) / count,
+        "overhead_per_id_B": (delta - feed - source.payload_bytes) / count,
+        "change_feed_per_id_B": feed / count,
     }
 
 
