@@ -4,35 +4,16 @@ away mid-read neither breaks the read other requesters share nor leaks its in-fl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from protocol.bodies import ValuesBody
-from protocol.handle import IdentifierLimits
-from resolver.cache import ResolutionCache
 from resolver.client import resolution_request
-from resolver.demo_data import DEMO_PREFIX, load_demo
+from resolver.demo_data import DEMO_PREFIX
 from resolver.handler import HandleResponder
-from resolver.registry import PrefixRegistry
-from resolver.service import Resolver
 from resolver.tcp import ConnectionTracker, HandleTcpProtocol
-from storage import open_store
-from storage.api import StorageConfig
 from tests.resolver.test_transports import FakeTcpTransport, FakeUdpTransport, udp_pair
 
 URL_HANDLE = f"{DEMO_PREFIX}/demo-url"
-
-
-@pytest.fixture
-async def responder(redis_url: str) -> AsyncIterator[HandleResponder]:
-    store = await open_store(StorageConfig(redis_url=redis_url))
-    await load_demo(store)
-    resolver = Resolver(store, ResolutionCache(1000, 300.0, 5.0), PrefixRegistry(await store.list_prefixes()))
-    yield HandleResponder(resolver, IdentifierLimits(), 262_144)
-    await resolver.loader.aclose()
-    await store.aclose()
 
 
 class CountingTransport(FakeTcpTransport):

@@ -4,27 +4,18 @@ real store on a real Redis. Misses await Redis, so tests wait for the answers an
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from protocol.bodies import ErrorBody, ReferralBody, ResolutionRequest, ValuesBody
 from protocol.constants import OpCode, ResponseCode
 from protocol.framing import TcpFramer, UdpReassembler, split_for_udp
-from protocol.handle import IdentifierLimits
 from protocol.messages import Message, build_request, decode_message, encode_message
-from resolver.cache import ResolutionCache
 from resolver.client import resolution_request
-from resolver.demo_data import DEMO_PREFIX, load_demo
+from resolver.demo_data import DEMO_PREFIX
 from resolver.handler import HandleResponder
 from resolver.metrics import TransportStats
-from resolver.registry import PrefixRegistry
-from resolver.service import Resolver
 from resolver.tcp import WRITE_HIGH_BYTES, WRITE_LOW_BYTES, ConnectionTracker, HandleTcpProtocol
 from resolver.udp import HandleUdpProtocol
-from storage import open_store
-from storage.api import StorageConfig
 
 URL_HANDLE = f"{DEMO_PREFIX}/demo-url"
 PEER = ("127.0.0.1", 40000)
@@ -85,15 +76,6 @@ class FakeUdpTransport(asyncio.DatagramTransport):
             self.arrived.clear()
             await asyncio.wait_for(self.arrived.wait(), 10)
         return [d for d, _ in self.datagrams]
-
-
-@pytest.fixture
-async def responder(redis_url: str) -> AsyncIterator[HandleResponder]:
-    store = await open_store(StorageConfig(redis_url=redis_url))
-    await load_demo(store)
-    resolver = Resolver(store, ResolutionCache(1000, 300.0, 5.0), PrefixRegistry(await store.list_prefixes()))
-    yield HandleResponder(resolver, IdentifierLimits(), 262_144)
-    await store.aclose()
 
 
 def tcp_pair(
