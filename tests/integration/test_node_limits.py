@@ -20,7 +20,7 @@ import pytest
 from protocol.messages import decode_message
 from resolver.client import resolution_request, resolve_tcp, resolve_udp
 from resolver.demo_data import DEMO_PREFIX, load_demo
-from resolver.health import read_workers_state
+from resolver.health import WorkersState, read_workers_state
 from storage import open_store
 from storage.api import StorageConfig
 from tests.conftest import RedisProcess
@@ -179,16 +179,24 @@ def test_workers_die_with_a_killed_supervisor(redis_url: str, tmp_path: Path) ->
         assert again.stop() == 0, again.log()
 
 
-def _await_starting(node: Node, dead: int) -> int:
-    """The replacement's pid once workers.json shows it "starting" (written at fork, before it is ready)."""
+def _await_workers(node: Node, accept: Callable[[WorkersState], bool], what: str) -> WorkersState:
+    """The first workers.json state that ``accept`` takes (the supervisor rewrites it at every fork)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         state = read_workers_state(node.data_dir)
-        for worker in state.workers if state is not None else ():
-            if worker.phase == "starting" and worker.pid != dead:
-                return worker.pid
+        if state is not None and accept(state):
+            return state
         time.sleep(0.05)  # polling a file the supervisor rewrites; bounded by the deadline
-    raise AssertionError(f"no worker in phase 'starting':\n{node.log()}")
+    raise AssertionError(f"workers.json never showed {what}:\n{node.log()}")
+
+
+def _await_starting(node: Node, dead: int) -> int:
+    """The replacement's pid once workers.json shows it "starting" (written at fork, before it is ready)."""
+    def replaced(state: WorkersState) -> bool:
+        return any(w.phase == "starting" and w.pid != dead for w in state.workers)
+
+    state = _await_workers(node, replaced, "a replacement starting")
+    return next(w.pid for w in state.workers if w.phase == "starting" and w.pid != dead)
 
 
 def _sigterm_exit_code(node: Node, timeout_s: float = 20) -> int | None:
@@ -216,19 +224,6 @@ def test_sigterm_during_a_restart_stops_promptly(demo_redis: RedisProcess, tmp_p
         node.stop()
 
 
-def _await_all_starting(node: Node, workers: int) -> None:
-    """workers.json lists every worker "starting" (written right after the first fork)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        state = read_workers_state(node.data_dir)
-        if state is not None and len(state.workers) == workers and all(
-            w.phase == "starting" and w.pid for w in state.workers
-        ):
-            return
-        time.sleep(0.05)  # polling a file the supervisor writes; bounded by the deadline
-    raise AssertionError(f"workers never listed as starting:\n{node.log()}")
-
-
 @pytest.mark.slow
 def test_sigterm_during_the_first_start_stops_promptly(demo_redis: RedisProcess, tmp_path: Path) -> None:
     # Workers that cannot get ready (Redis accepts connections and never answers) must not hold SIGTERM up
@@ -236,8 +231,11 @@ def test_sigterm_during_the_first_start_stops_promptly(demo_redis: RedisProcess,
     with paused(demo_redis):
         node = start_node(tmp_path / "node", demo_redis.url, "--storage-socket-timeout-s", "60", ready=False)
         try:
-            _await_all_starting(node, 2)
-            workers = [w.pid for w in read_workers_state(node.data_dir).workers]  # type: ignore[union-attr]
+            def all_starting(state: WorkersState) -> bool:
+                return len(state.workers) == 2 and all(w.phase == "starting" and w.pid for w in state.workers)
+
+            state = _await_workers(node, all_starting, "every worker starting")  # right after the first fork
+            workers = [w.pid for w in state.workers]
             assert _sigterm_exit_code(node) == 0, node.log()  # while Redis is still paused
             assert _await_gone(workers, 10) == [], "workers outlived their supervisor"
         finally:
