@@ -42,7 +42,6 @@ __all__ = [
     "format_time",
     "parse_time",
     "permissions_to_json",
-    "plain_value_fields",
     "plain_value_parts",
     "value_from_json",
     "value_parts_from_json",
@@ -185,12 +184,6 @@ def value_parts_from_json(obj: Any, *, path: str = "values") -> list[PlainParts 
         parts = plain_value_parts(item)
         values.append(_checked_value(item, f"{path}[{i}]") if parts is None else parts)
     return values
-
-
-def plain_value_fields(obj: Any) -> tuple[int, str, bytes, int] | None:
-    """(index, type, data, ttl) of a value in the plain shape (``plain_value_parts``) without a timestamp."""
-    parts = plain_value_parts(obj)
-    return None if parts is None or parts[4] else parts[:4]
 
 
 def plain_value_parts(obj: Any) -> PlainParts | None:

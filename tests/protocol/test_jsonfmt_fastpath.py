@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from protocol.constants import DEFAULT_PERMISSIONS
 from protocol.errors import InvalidValue
-from protocol.jsonfmt import permissions_to_json, plain_value_fields, value_from_json, values_from_json
+from protocol.jsonfmt import permissions_to_json, plain_value_parts, value_from_json, values_from_json
 from protocol.values import HandleValue
 
 # Adding the default permissions changes no value but takes every value off the common-shape path.
@@ -25,20 +25,22 @@ def outcome(obj: Any) -> HandleValue | str:
         return f"InvalidValue: {exc}"
 
 
-def test_plain_value_fields_reads_the_common_shape() -> None:
-    assert plain_value_fields({"index": 1, "type": "URL", "data": "x"}) == (1, "URL", b"x", 86400)
+def test_plain_value_parts_reads_the_common_shape() -> None:
+    assert plain_value_parts({"index": 1, "type": "URL", "data": "x"}) == (1, "URL", b"x", 86400, 0)
     obj = {"index": 2, "type": "T", "data": {"format": "base64", "value": "AAE="}, "ttl": 5, "references": []}
-    assert plain_value_fields(obj) == (2, "T", b"\x00\x01", 5)
-    assert plain_value_fields({"index": 1, "type": "T", "data": {"format": "string", "value": "é"}}) == (
-        1, "T", "é".encode(), 86400,
+    assert plain_value_parts(obj) == (2, "T", b"\x00\x01", 5, 0)
+    assert plain_value_parts({"index": 1, "type": "T", "data": {"format": "string", "value": "é"}}) == (
+        1, "T", "é".encode(), 86400, 0,
     )
+    # A timestamp is read too (the NDJSON import's common shape), as seconds since the epoch.
+    stamped = {"index": 1, "type": "URL", "data": "x", "timestamp": "2024-01-01T00:00:00Z"}
+    assert plain_value_parts(stamped) == (1, "URL", b"x", 86400, 1_704_067_200)
 
 
 @pytest.mark.parametrize(
     "obj",
     [
         {"index": 1, "type": "URL", "data": "x", **STRICT},
-        {"index": 1, "type": "URL", "data": "x", "timestamp": "2024-01-01T00:00:00Z"},
         {"index": 1, "type": "URL", "data": "x", "references": [{"handle": "a/b", "index": 1}]},
         {"index": 1, "type": "URL", "data": "x", "ttl": "2030-01-01T00:00:00Z"},
         {"index": 1, "type": "URL", "data": "x", "ttl": 5.0},
@@ -53,7 +55,7 @@ def test_plain_value_fields_reads_the_common_shape() -> None:
     ],
 )
 def test_other_shapes_take_the_strict_reader(obj: Any) -> None:
-    assert plain_value_fields(obj) is None
+    assert plain_value_parts(obj) is None
 
 
 def test_errors_keep_their_paths() -> None:
