@@ -91,11 +91,14 @@ class Resolver:
 
     __slots__ = ("cache", "loader", "registry", "store")
 
-    def __init__(self, store: HandleStore, cache: ResolutionCache, registry: PrefixRegistry) -> None:
+    def __init__(
+        self, store: HandleStore, cache: ResolutionCache, registry: PrefixRegistry, *,
+        read_window_s: float = 0.0,
+    ) -> None:
         self.store = store
         self.cache = cache
         self.registry = registry
-        self.loader = RecordLoader(store)
+        self.loader = RecordLoader(store, window_s=read_window_s)
 
     def answer_now(
         self, ident: Identifier, indexes: Sequence[int], types: Sequence[str], now: float, *,

@@ -80,7 +80,7 @@ async def watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
 def make_resolver(settings: Settings, store: HandleStore, registry: PrefixRegistry) -> Resolver:
     c = settings.cache
     cache = ResolutionCache(c.max_entries, c.max_ttl_s, c.negative_ttl_s, c.max_hot_responses)
-    return Resolver(store, cache, registry)
+    return Resolver(store, cache, registry, read_window_s=c.read_window_s)
 
 
 async def follow_changes(store: HandleStore, resolver: Resolver, stats: WorkerStats | None = None) -> None:

@@ -145,3 +145,33 @@ async def test_closing_settles_requesters_whose_read_never_started(redis_url: st
         assert all(isinstance(got[0], StorageUnavailable) for got in heard.outcomes.values())
     finally:
         await store.aclose()
+
+
+class ReadTrips:
+    """A ``storage.api.StorageObserver`` noting how many keys each read round trip carried."""
+
+    def __init__(self) -> None:
+        self.reads: list[int] = []
+
+    def on_roundtrip(self, op: str, keys: int, seconds: float, ok: bool) -> None:
+        if op == "read":
+            self.reads.append(keys)
+
+
+async def test_misses_within_the_read_window_share_one_read(redis_url: str) -> None:
+    trips = ReadTrips()
+    store = await open_store(StorageConfig(redis_url=redis_url), observer=trips)
+    try:
+        await load_demo(store)
+        loader = RecordLoader(store, window_s=2.0)
+        assert await loader.load(f"{DEMO_PREFIX}/demo-url") is not None  # a quiet worker reads at once
+        later = []
+        for key in ("demo-text", "demo-big", "none-1"):  # each in a tick of its own, inside the window
+            later.append(asyncio.ensure_future(loader.load(f"{DEMO_PREFIX}/{key}")))
+            await asyncio.sleep(0)
+        records = await asyncio.gather(*later)
+        assert [r is None for r in records] == [False, False, True]
+        assert trips.reads == [1, 3]
+        await loader.aclose()
+    finally:
+        await store.aclose()
