@@ -5,11 +5,11 @@ reads at once and a loaded one sends large pipelines. Without this each UDP data
 tick) would cost one pipeline, and a pipeline's fixed client-side cost dwarfs the per-key cost. One key
 asked for by many requests is read once (single flight).
 
-Under load, reads also start at most once per ``window_s`` (``cache_read_window_s``, 1 ms in the node): a
-miss arriving within the window after the last read started waits for the window's end, with every other
-miss of that window; a miss on a quiet worker is read at once. On a cold 1M-id HTTP run (issue 4) batches
-held ~1 key without it, and a round trip cost ~100 us of worker CPU and ~30 us of Redis CPU whatever its
-size: the window bounds round trips to 1,000/s per worker, so their cost stops growing with the miss rate.
+A batch also waits while it grows: its read starts after the first tick that added no miss to it, or
+``window_s`` after its first miss (``cache_read_window_s``, 1 ms in the node), whichever comes first. A miss
+on a quiet worker is read after one tick, as before; a saturated worker (misses arriving every tick) sends
+one read per window. On a cold 1M-id HTTP run (issue 4) batches held ~1 key without this, and a round trip
+cost ~100 us of worker CPU and ~30 us of Redis CPU whatever its size.
 
 A batch is one task; its requesters are plain callbacks (``submit``) that the task calls one after another
 when the read returns, so a Handle request that misses costs no task, no future and no wake-up of its own
@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from time import perf_counter
 
 from storage.api import HandleStore, Record, StorageUnavailable
 
@@ -36,18 +37,19 @@ Deliver = Callable[[Outcome], None]
 class _Batch:
     """Keys read together, and who waits for which position of the result."""
 
-    __slots__ = ("keys", "waiters")
+    __slots__ = ("keys", "opened", "waiters")
 
     def __init__(self) -> None:
         self.keys: list[str] = []
         self.waiters: list[tuple[Deliver, int]] = []
+        self.opened = perf_counter()  # its first miss: it may grow for the loader's window from here
 
 
 class RecordLoader:
     """Coalescing, single-flight reads of handle records for one worker."""
 
-    __slots__ = ("_closed", "_last_launch", "_max_batch_keys", "_max_batches", "_queued", "_running",
-                 "_scheduled", "_slots", "_store", "_tasks", "_window_s")
+    __slots__ = ("_closed", "_max_batch_keys", "_max_batches", "_queued", "_running", "_scheduled", "_seen",
+                 "_slots", "_store", "_tasks", "_window_s")
 
     def __init__(
         self, store: HandleStore, max_batches: int = 2, max_batch_keys: int = 1024, window_s: float = 0.0,
@@ -56,7 +58,7 @@ class RecordLoader:
         self._max_batches = max_batches
         self._max_batch_keys = max_batch_keys
         self._window_s = window_s
-        self._last_launch = float("-inf")
+        self._seen = 0  # the next batch's size when its launch was last put off
         self._slots: dict[str, tuple[_Batch, int]] = {}  # queued or in flight: (batch, position)
         self._queued: deque[_Batch] = deque()  # not yet sent; only the last one takes new keys
         self._running = 0
@@ -90,21 +92,28 @@ class RecordLoader:
         return slot
 
     def _schedule(self) -> None:
-        """Start the next read after this tick (same-tick misses join it), or at the window's end."""
+        """Start the next read after this tick, so that misses of the same tick join it."""
         self._scheduled = True
-        loop = asyncio.get_running_loop()
-        due = self._last_launch + self._window_s
-        if loop.time() >= due:
-            loop.call_soon(self._launch)
-        else:
-            loop.call_at(due, self._launch)
+        self._seen = len(self._queued[0].keys)
+        asyncio.get_running_loop().call_soon(self._launch_when_settled)
+
+    def _launch_when_settled(self) -> None:
+        """Put the launch off by one more tick while the batch grew since the last look, within the window."""
+        if self._queued and not self._closed:
+            batch = self._queued[0]
+            size = len(batch.keys)
+            growing = size > self._seen and size < self._max_batch_keys
+            if growing and perf_counter() < batch.opened + self._window_s:
+                self._seen = size
+                asyncio.get_running_loop().call_soon(self._launch_when_settled)
+                return
+        self._launch()
 
     def _launch(self) -> None:
         self._scheduled = False
         if self._closed or not self._queued or self._running >= self._max_batches:
             return
         loop = asyncio.get_running_loop()
-        self._last_launch = loop.time()
         batch = self._queued.popleft()
         self._running += 1
         task = loop.create_task(self._read(batch))

@@ -80,8 +80,8 @@ class CacheSettings:
     max_ttl_s: cap on the TTL taken from a record's smallest relative value TTL.
     negative_ttl_s: how long "no such identifier" is remembered (writes invalidate it earlier).
     max_hot_responses: pre-encoded responses kept per worker (one per distinct request shape).
-    read_window_s: under load, misses wait up to this long to share one Redis round trip (0: no wait;
-        resolver/loader.py).
+    read_window_s: a batch of misses waits while it grows, at most this long, to share one Redis round trip
+        (0: it waits one tick; resolver/loader.py).
     """
 
     max_entries: int = 200_000
@@ -242,7 +242,7 @@ FIELDS: dict[str, _Field] = {
     "cache_max_ttl_s": _Field(("cache", "max_ttl_s"), float, "cap on cache TTL"),
     "cache_negative_ttl_s": _Field(("cache", "negative_ttl_s"), float, "TTL of 'not found' entries"),
     "cache_max_hot_responses": _Field(("cache", "max_hot_responses"), int, "pre-encoded responses"),
-    "cache_read_window_s": _Field(("cache", "read_window_s"), float, "misses share a Redis read this long"),
+    "cache_read_window_s": _Field(("cache", "read_window_s"), float, "longest wait of a growing miss batch"),
     "udp_max_partial": _Field(("limits", "udp_max_partial"), int, "UDP requests in reassembly"),
     "udp_max_in_flight": _Field(("limits", "udp_max_in_flight"), int, "UDP misses in flight per worker"),
     "storage_max_connections": _Field(("storage", "max_connections"), int, "Redis pool size per worker"),

@@ -158,20 +158,22 @@ class ReadTrips:
             self.reads.append(keys)
 
 
-async def test_misses_within_the_read_window_share_one_read(redis_url: str) -> None:
+async def test_a_batch_waits_while_it_grows_within_the_window(redis_url: str) -> None:
     trips = ReadTrips()
     store = await open_store(StorageConfig(redis_url=redis_url), observer=trips)
     try:
         await load_demo(store)
-        loader = RecordLoader(store, window_s=2.0)
-        assert await loader.load(f"{DEMO_PREFIX}/demo-url") is not None  # a quiet worker reads at once
-        later = []
-        for key in ("demo-text", "demo-big", "none-1"):  # each in a tick of its own, inside the window
-            later.append(asyncio.ensure_future(loader.load(f"{DEMO_PREFIX}/{key}")))
-            await asyncio.sleep(0)
-        records = await asyncio.gather(*later)
-        assert [r is None for r in records] == [False, False, True]
-        assert trips.reads == [1, 3]
-        await loader.aclose()
+        for window_s, reads in ((0.0, [2, 1]), (30.0, [3])):
+            loader = RecordLoader(store, window_s=window_s)
+            trips.reads.clear()
+            heard = Heard(3)
+            loader.submit(f"{DEMO_PREFIX}/demo-url", heard.requester(0))
+            loader.submit(f"{DEMO_PREFIX}/demo-text", heard.requester(1))  # grew in the tick it opened
+            await asyncio.sleep(0)  # the loader's first look: it grew, so (with a window) one tick more
+            loader.submit(f"{DEMO_PREFIX}/none-1", heard.requester(2))  # grew again; the next tick adds none
+            await asyncio.wait_for(heard.done.wait(), 30)
+            assert trips.reads == reads
+            assert heard.outcomes[2] == [None] and heard.outcomes[0][0] is not None
+            await loader.aclose()
     finally:
         await store.aclose()
