@@ -9,10 +9,10 @@ or expiring the entry makes every hot response built from it stale at once. Time
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from protocol.constants import TTLType
+from resolver.lru import ShardedLRU
 from storage.api import Record
 
 
@@ -76,21 +76,22 @@ class ResolutionCache:
     """Bounded LRU of ``CacheEntry`` plus the bounded ``hot`` response map."""
 
     __slots__ = (
-        "_entries", "_max_entries", "_max_hot", "_registry", "generation", "hot", "max_ttl_s",
+        "_entries", "_max_hot", "_registry", "generation", "hot", "max_ttl_s",
         "negative_ttl_s", "stats",
     )
 
     def __init__(
         self, max_entries: int, max_ttl_s: float, negative_ttl_s: float, max_hot: int | None = None
     ) -> None:
-        self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
-        self._max_entries = max_entries
+        # Both maps are sharded (resolver/lru.py): one 200k-entry dict stalled a worker 35-50 ms whenever it
+        # rebuilt its table.
+        self._entries: ShardedLRU[str, CacheEntry] = ShardedLRU(max_entries)
         self._max_hot = max_hot if max_hot is not None else 2 * max_entries
         self.max_ttl_s = max_ttl_s
         self.negative_ttl_s = negative_ttl_s
         # Insertion-ordered: when full, the oldest answer goes (O(1)). A sweep of the whole map was a stall of
         # tens of milliseconds every max_hot misses under cold traffic.
-        self.hot: OrderedDict[bytes | str, HotResponse] = OrderedDict()
+        self.hot: ShardedLRU[bytes | str, HotResponse] = ShardedLRU(self._max_hot)
         self.stats = CacheStats()
         self._registry = CacheEntry("", (), 0.0)
         self.generation = 0  # bumped by every invalidation: a read that straddles one is not kept
@@ -100,15 +101,17 @@ class ResolutionCache:
 
     def get(self, key: str, now: float) -> CacheEntry | None:
         """The fresh entry for ``key``, or None (expired entries are dropped here)."""
-        entry = self._entries.get(key)
+        shard = self._entries.shard(key)
+        entry = shard.get(key)
         if entry is None:
             self.stats.misses += 1
             return None
         if not entry.fresh(now):
-            self._drop(key)
+            del shard[key]
+            entry.alive = False
             self.stats.misses += 1
             return None
-        self._entries.move_to_end(key)
+        shard.move_to_end(key)
         if entry.values is None:
             self.stats.negative_hits += 1
         else:
@@ -118,14 +121,14 @@ class ResolutionCache:
     def put(self, key: str, values: Record | None, now: float) -> CacheEntry:
         """Remember ``values`` (None: does not exist) with the TTL the record allows."""
         ttl = self.negative_ttl_s if values is None else record_ttl_s(values, self.max_ttl_s)
-        old = self._entries.pop(key, None)
+        old = self._entries.pop(key)
         if old is not None:
             old.alive = False
         entry = CacheEntry(key, values, now + ttl)
         if ttl > 0:
-            self._entries[key] = entry
-            while len(self._entries) > self._max_entries:
-                self._drop(next(iter(self._entries)))
+            evicted = self._entries.add(key, entry)
+            if evicted is not None:
+                evicted.alive = False
                 self.stats.evictions += 1
         return entry
 
@@ -138,31 +141,29 @@ class ResolutionCache:
 
     def lookup_hot(self, key: bytes | str, now: float) -> HotResponse | None:
         """The pre-encoded response for an identical earlier request, if still fresh. The hot path."""
-        hot = self.hot.get(key)
+        shard = self.hot.shard(key)
+        hot = shard.get(key)
         if hot is None:
             return None
         if hot.entry.alive and now < hot.entry.expires_at:
             self.stats.hot_hits += 1
             return hot
-        del self.hot[key]
+        del shard[key]
         return None
 
     def store_hot(
         self, key: bytes | str, entry: CacheEntry, payload: bytes, status: int = 0, code: int = 0
     ) -> None:
-        if not entry.alive:
-            return
-        hot = self.hot
-        if len(hot) >= self._max_hot:
-            hot.popitem(last=False)
-        hot[key] = HotResponse(entry, payload, status, code)
+        if entry.alive:
+            self.hot.add(key, HotResponse(entry, payload, status, code))
 
     def invalidate(self, key: str) -> None:
         """A write to ``key`` happened somewhere: forget it (and every hot response built from it)."""
         self.stats.invalidations += 1
         self.generation += 1
-        if key in self._entries:
-            self._drop(key)
+        entry = self._entries.pop(key)
+        if entry is not None:
+            entry.alive = False
 
     def clear(self) -> None:
         """Forget everything (prefix registry change, or the change feed was interrupted)."""
@@ -172,6 +173,3 @@ class ResolutionCache:
         self._entries.clear()
         self._registry.alive = False
         self.hot.clear()
-
-    def _drop(self, key: str) -> None:
-        self._entries.pop(key).alive = False

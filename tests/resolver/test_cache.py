@@ -85,3 +85,15 @@ def test_hot_map_is_bounded() -> None:
     assert len(cache.hot) == 8
     assert list(cache.hot) == [i.to_bytes(2, "big") for i in range(92, 100)]  # the oldest went first
     assert cache.lookup_hot((99).to_bytes(2, "big"), 1.0) is not None
+
+
+def test_a_large_cache_stays_bounded_and_an_evicted_entry_takes_its_hot_answers_along() -> None:
+    cache = ResolutionCache(5_000, 300.0, 5.0)  # sharded (resolver/lru.py): 4 shards of 1,250
+    first = cache.put("88.1/first", (URL,), 0.0)
+    cache.store_hot(b"first-request", first, b"response")
+    for i in range(20_000):
+        cache.put(f"88.1/{i}", (URL,), 0.0)
+    assert len(cache) == 5_000
+    assert cache.stats.evictions == 20_001 - 5_000
+    assert not first.alive and cache.lookup_hot(b"first-request", 1.0) is None
+    assert cache.get("88.1/19999", 1.0) is not None
