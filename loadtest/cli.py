@@ -104,7 +104,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     options = BenchOptions(output=args.output, quick=args.quick, count=args.count,
                            scenario_s=args.scenario_seconds, only=frozenset(args.only),
-                           redis_cpus=frozenset({args.redis_cpu}),
+                           redis_cpus=frozenset({args.redis_cpu}), half_runs=args.half_runs,
                            command=" ".join(["loadtest", *args.argv]))
     return run_bench(options)
 
@@ -168,6 +168,8 @@ def _bench_parser(p: argparse.ArgumentParser) -> None:
                    help="measure only this transport (repeatable); skips the codec and storage figures")
     p.add_argument("--redis-cpu", type=int, choices=(0, 1), default=0,
                    help="CPU for the bench's Redis: 0 beside the worker (default), 1 beside the generator")
+    p.add_argument("--half-runs", type=int, default=3,
+                   help="runs at half the maximum per scenario; the table shows the median p99 (default 3)")
     p.set_defaults(handler=cmd_bench)
 
 

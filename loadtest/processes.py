@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,17 @@ class Server:
         """Seconds the server's processes have spent runnable, waiting for a CPU (process_sched_wait_s)."""
         return sum(process_sched_wait_s(pid) for pid in (self.pid, *self.workers))
 
+    def cache_lookups(self) -> CacheLookups | None:
+        """The node's cache counters from its /metrics (None: a baseline, or a node with metrics off)."""
+        port = self.ports.get("http")
+        if port is None or "handle" not in self.ports:
+            return None
+        try:
+            with urllib.request.urlopen(f"http://{self.host}:{port}/metrics", timeout=5.0) as reply:
+                return cache_lookups_from(reply.read().decode())
+        except (OSError, urllib.error.URLError):
+            return None
+
     def await_idle(self, timeout_s: float = 20.0, window_s: float = 0.25) -> bool:
         """Wait until the server has stopped working off a backlog (under 10 % of a core for a window)."""
         deadline = time.monotonic() + timeout_s
@@ -61,6 +74,42 @@ class Server:
 
     def stop(self) -> None:
         stop_process(self.proc, STOP_TIMEOUT_S)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheLookups:
+    """The node's ``idnode_cache_lookups_total``: lookups answered from the cache, and all lookups."""
+
+    hits: int = 0  # result="hit" (entries and pre-encoded answers) and "negative_hit"
+    lookups: int = 0
+
+    def __sub__(self, before: CacheLookups) -> CacheLookups:
+        return CacheLookups(self.hits - before.hits, self.lookups - before.lookups)
+
+    def __add__(self, other: CacheLookups) -> CacheLookups:
+        return CacheLookups(self.hits + other.hits, self.lookups + other.lookups)
+
+    @property
+    def share(self) -> float | None:
+        return self.hits / self.lookups if self.lookups > 0 else None
+
+
+_LOOKUPS = "idnode_cache_lookups_total{"
+
+
+def cache_lookups_from(text: str) -> CacheLookups | None:
+    """Read ``idnode_cache_lookups_total`` from a Prometheus text exposition (None if it is absent)."""
+    hits = lookups = 0.0
+    found = False
+    for line in text.splitlines():
+        if not line.startswith(_LOOKUPS):
+            continue
+        labels, _, value = line.rpartition(" ")
+        found = True
+        lookups += float(value)
+        if 'result="hit"' in labels or 'result="negative_hit"' in labels:
+            hits += float(value)
+    return CacheLookups(int(hits), int(lookups)) if found else None
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout_s: float) -> int:
@@ -176,6 +225,24 @@ def process_cpu_s(pid: int) -> float:
         return 0.0
     fields = stat.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # fields 14 and 15 of proc(5)
+
+
+def cpu_stolen_s(cpus: set[int] | frozenset[int]) -> float:
+    """Seconds the hypervisor has run something else while ``cpus`` had work (steal, /proc/stat, proc(5)).
+
+    On a virtual machine this is time the server's core was taken away whatever ran inside the machine:
+    latency neither the server nor anything beside it caused.
+    """
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return 0.0
+    stolen = 0
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus and len(fields) >= 8:
+            stolen += int(fields[7])
+    return stolen / _CLOCK_TICKS
 
 
 def process_sched_wait_s(pid: int) -> float:

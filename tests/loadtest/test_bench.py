@@ -10,9 +10,29 @@ from pathlib import Path
 import pytest
 
 from loadtest.bench import REDIS_CPUS, SCENARIOS, SERVER_CPUS, BenchOptions, measure, start_redis
-from loadtest.bench_markdown import BenchReport, machine_info, redis_placement, write_markdown
-from loadtest.processes import Server, process_sched_wait_s, stop_process
+from loadtest.bench_markdown import (
+    BenchReport,
+    HalfRun,
+    Measurement,
+    machine_info,
+    redis_placement,
+    scenario_rows,
+    write_markdown,
+)
+from loadtest.clients import Target
+from loadtest.processes import (
+    CacheLookups,
+    Server,
+    cache_lookups_from,
+    cpu_stolen_s,
+    process_sched_wait_s,
+    stop_process,
+)
+from loadtest.runner import RunSpec
 from loadtest.seed import SeedResult
+from loadtest.session import RunResult
+from loadtest.tally import Tally
+from tests.loadtest.conftest import NODE_KEYS
 
 
 def test_a_baseline_scenario_is_measured_and_written_as_a_table_row(udp_echo: Server, tmp_path: Path) -> None:
@@ -22,11 +42,16 @@ def test_a_baseline_scenario_is_measured_and_written_as_a_table_row(udp_echo: Se
     assert scenario.server == "udp-echo"
     m = measure(options, scenario, {"udp-echo": udp_echo})
     assert m.max_rate > 0
-    assert m.half.spec.rate == max(m.max_rate / 2, 10.0)
-    for run in (m.probe, m.peak, m.half):
+    assert len(m.halves) == options.half_runs == 3
+    assert {h.result.spec.rate for h in m.halves} == {max(m.max_rate / 2, 10.0)}
+    assert len({h.result.spec.seed for h in m.halves}) == 3  # each run draws its own keys
+    assert m.half in [h.result for h in m.halves]
+    for run in (m.probe, m.peak, *(h.result for h in m.halves)):
         assert run.consistent
+    assert m.cache_share is None  # a baseline has no cache
     report = BenchReport("loadtest bench --quick", machine_info(), SeedResult(100, 1.0), (m,), 1.0,
-                         codec={"request_decode_fast_per_s": 123456.0, "ratio": 0.25})
+                         codec={"request_decode_fast_per_s": 123456.0, "ratio": 0.25},
+                         half_s=options.half_seconds)
     write_markdown(report, options.output)
     text = options.output.read_text()
     assert "| UDP echo (bare uvloop) |" in text
@@ -35,8 +60,13 @@ def test_a_baseline_scenario_is_measured_and_written_as_a_table_row(udp_echo: Se
     assert "| request_decode_fast_per_s | 123,456 |" in text
     assert machine_info()["cores"] in text
     assert "server waited for its core at half |" in text
+    assert "| p99 ms (median of 3) | p99 range ms |" in text
+    low, high = m.p99_range_us
+    assert f"| {low / 1000:.2f}-{high / 1000:.2f} |" in text
     assert 0.0 <= m.server_wait_at_half <= 1.0
-    assert f"| {m.server_wait_at_half:.1%} |" in text
+    assert 0.0 <= m.stolen_at_half <= 1.0
+    assert f"| {m.server_wait_at_half:.1%} | {m.stolen_at_half:.1%} |" in text
+    assert "3 runs of 0.6s each at half that maximum" in text
     assert "Redis on CPU 0, sharing the worker's core" in text  # the default placement (REDIS_CPUS)
 
 
@@ -65,3 +95,72 @@ def test_run_queue_wait_is_read_for_a_live_process_and_zero_for_a_gone_one() -> 
     finally:
         stop_process(proc, 5.0)
     assert process_sched_wait_s(proc.pid) == 0.0
+
+
+def _run_with_p99(p99_ms: float, seed: int) -> RunResult:
+    """A finished run whose 100 answers took ``p99_ms`` each (so its p99 is that)."""
+    tally = Tally()
+    for i in range(100):
+        tally.on_sent(float(i), float(i))
+        tally.on_answer(float(i), i + p99_ms / 1000, "RC 1 SUCCESS")
+    spec = RunSpec(Target("udp", "127.0.0.1", 9), 100.0, 1.0, seed=seed)
+    return RunResult(spec, tally, 1.0, 0.0, interrupted=False)
+
+
+def _measurement(p99s_ms: list[float], caches: list[CacheLookups | None]) -> Measurement:
+    halves = tuple(HalfRun(_run_with_p99(p99, i), wall_s=1.0, server_wait_s=0.1 * i, stolen_s=0.05, cache=c)
+                   for i, (p99, c) in enumerate(zip(p99s_ms, caches, strict=True)))
+    probe = _run_with_p99(1.0, 99)
+    return Measurement(SCENARIOS[1], probe, probe, halves, 100.0, 0.5)
+
+
+def test_the_row_shows_the_median_run_the_range_and_the_cache_share_of_all_runs() -> None:
+    m = _measurement([9.0, 1.0, 4.0], [CacheLookups(80, 100), CacheLookups(70, 100), None])
+    assert m.half is m.halves[2].result  # the median p99 (4 ms), not the mean of 1, 4 and 9
+    low, high = m.p99_range_us
+    assert low < 1_500 and high > 8_500  # histogram buckets: within a few per cent of 1 and 9 ms
+    assert m.cache_share == pytest.approx(0.75)  # 150 hits of 200 lookups; the unknown run is left out
+    assert m.server_wait_at_half == pytest.approx(0.1)  # 0.3 s waited in 3 s of runs
+    assert m.stolen_at_half == pytest.approx(0.05)
+    # An even count takes the worse of the two middle runs: the median never flatters.
+    assert _measurement([1.0, 6.0], [None, None]).half.summary.p99_us > 5_500
+    report = BenchReport("loadtest bench", machine_info(), SeedResult(100, 1.0), (m,), 1.0)
+    row = scenario_rows(report)[2]
+    assert f"| {m.half.summary.p99_us / 1000:.2f} (MISSES <= 2) | {low / 1000:.2f}-{high / 1000:.2f} |" in row
+    assert "| 100.0% | 75.0% |" in row  # found, then answers from cache
+
+
+def test_cache_lookups_are_read_from_the_metrics_text() -> None:
+    text = (
+        "# TYPE idnode_cache_lookups_total counter\n"
+        'idnode_cache_lookups_total{result="hit"} 90.0\n'
+        'idnode_cache_lookups_total{result="miss"} 25.0\n'
+        'idnode_cache_lookups_total{result="negative_hit"} 5.0\n'
+        "idnode_cache_entries 30.0\n"
+    )
+    counts = cache_lookups_from(text)
+    assert counts == CacheLookups(95, 120)
+    assert cache_lookups_from("idnode_cache_entries 30.0\n") is None
+    assert (CacheLookups(100, 130) - CacheLookups(95, 120)).share == pytest.approx(0.5)
+    assert CacheLookups().share is None
+
+
+def test_a_node_scenario_reports_the_share_of_answers_its_cache_served(node: Server, tmp_path: Path) -> None:
+    options = BenchOptions(output=tmp_path / "BENCHMARKS.md", quick=True, count=NODE_KEYS, scenario_s=1.0,
+                           probe_rate=1_000.0, connections=2, half_runs=2)
+    scenario = SCENARIOS[1]
+    assert (scenario.server, scenario.keys) == ("node", "zipf:1.1")
+    m = measure(options, scenario, {"node": node})
+    assert len(m.halves) == 2
+    for h in m.halves:
+        assert h.cache is not None
+        assert h.cache.lookups >= h.result.tally.answered > 0  # every answer looked the cache up
+    assert m.cache_share is not None
+    assert 0.5 < m.cache_share <= 1.0  # 500 keys, warmed up: the half runs are served mostly from the cache
+    report = BenchReport("loadtest bench --quick", machine_info(), SeedResult(NODE_KEYS, 1.0), (m,), 1.0)
+    assert f"| {m.cache_share:.1%} |" in scenario_rows(report)[2]
+
+
+def test_stolen_time_is_read_for_this_machines_cpus() -> None:
+    assert cpu_stolen_s(set(range(os.cpu_count() or 1))) >= cpu_stolen_s({0}) >= 0.0
+    assert cpu_stolen_s({10_000}) == 0.0  # no such CPU

@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from loadtest.clients import Scheme, Target
-from loadtest.processes import Server, start_node
+from loadtest.processes import Server
 from loadtest.runner import RunSpec
-from loadtest.seed import seed, typical_values
+from loadtest.seed import typical_values
 from loadtest.session import run_load
 from loadtest.workloads import KeySpec, key_name
 from storage import open_store
 from storage.api import StorageConfig
-
-COUNT = 500
-PREFIX = "88.100.1"
-
-
-@pytest.fixture
-async def seeded(redis_url: str, tmp_path: Path) -> str:
-    result = await seed(StorageConfig(redis_url=redis_url, data_dir=tmp_path), PREFIX, COUNT, batch=100)
-    assert result.count == COUNT
-    return redis_url
-
-
-@pytest.fixture
-def node(seeded: str, tmp_path: Path) -> Iterator[Server]:
-    server = start_node(tmp_path / "node", seeded, workers=1)
-    yield server
-    server.stop()
+from tests.loadtest.conftest import NODE_KEYS as COUNT
+from tests.loadtest.conftest import NODE_PREFIX as PREFIX
 
 
 async def test_seed_writes_the_typical_record(seeded: str, tmp_path: Path) -> None:
