@@ -11,9 +11,10 @@ on a quiet worker is read after one tick, as before; a saturated worker (misses 
 one read per window. On a cold 1M-id HTTP run (issue 4) batches held ~1 key without this, and a round trip
 cost ~100 us of worker CPU and ~30 us of Redis CPU whatever its size.
 
-A batch is one task; its requesters are plain callbacks (``submit``) that the task calls one after another
-when the read returns, so a Handle request that misses costs no task, no future and no wake-up of its own
-(issue 4: those were a fifth of a cold request's CPU). ``load`` is the awaitable form for HTTP: its own plain
+A batch is one ``read_many_soon`` call, with no task of its own (storage.fastread calls back from the
+reply); its requesters are plain callbacks (``submit``) called one after another when the read returns, so
+a Handle request that misses costs no task, no future and no wake-up of its own (issue 4: those were a fifth
+of a cold request's CPU). ``load`` is the awaitable form for HTTP: its own plain
 future, set by a callback, so a cancelled requester still cannot cancel the read others wait for.
 """
 
@@ -23,15 +24,17 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from time import perf_counter
 
-from storage.api import HandleStore, Record, StorageUnavailable
+from storage.api import HandleStore, Record, StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
 # What a requester is handed: the record, None (no such handle), or the error the read failed with
 # (``StorageUnavailable`` normally).
 Outcome = Record | None | Exception
 Deliver = Callable[[Outcome], None]
+_NO_SLOT: tuple[None, int] = (None, 0)
 
 
 class _Batch:
@@ -49,7 +52,7 @@ class RecordLoader:
     """Coalescing, single-flight reads of handle records for one worker."""
 
     __slots__ = ("_closed", "_max_batch_keys", "_max_batches", "_queued", "_running", "_scheduled", "_seen",
-                 "_slots", "_store", "_tasks", "_window_s")
+                 "_slots", "_store", "_window_s")
 
     def __init__(
         self, store: HandleStore, max_batches: int = 2, max_batch_keys: int = 1024, window_s: float = 0.0,
@@ -63,7 +66,6 @@ class RecordLoader:
         self._queued: deque[_Batch] = deque()  # not yet sent; only the last one takes new keys
         self._running = 0
         self._scheduled = False
-        self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def submit(self, key: str, deliver: Deliver) -> None:
@@ -113,42 +115,28 @@ class RecordLoader:
         self._scheduled = False
         if self._closed or not self._queued or self._running >= self._max_batches:
             return
-        loop = asyncio.get_running_loop()
         batch = self._queued.popleft()
         self._running += 1
-        task = loop.create_task(self._read(batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._store.read_many_soon(batch.keys, partial(self._finish, batch))
 
-    async def _read(self, batch: _Batch) -> None:
-        try:
-            records = await self._store.read_many(batch.keys)
-        except asyncio.CancelledError:
-            self._forget(batch)
-            _deliver_all(batch, StorageUnavailable("read cancelled: the worker is stopping"))
-            raise
-        except Exception as exc:  # noqa: BLE001 - handed to every waiter (StorageUnavailable normally)
-            self._forget(batch)
-            _deliver_all(batch, exc)
-        else:
-            self._forget(batch)
-            _deliver(batch, records)
-
-    def _forget(self, batch: _Batch) -> None:
-        """The batch's keys are no longer in flight; start the next batch if one is waiting."""
+    def _finish(self, batch: _Batch, outcome: list[Record | None] | StorageError) -> None:
+        """Its read returned: free its keys, start the next batch if one waits, answer its requesters."""
         slots = self._slots
         for key in batch.keys:
-            del slots[key]
+            if slots.get(key, _NO_SLOT)[0] is batch:  # aclose may have let go of it already
+                del slots[key]
         self._running -= 1
-        if self._queued and not self._scheduled:
+        if self._queued and not self._scheduled and not self._closed:
             self._schedule()
+        if isinstance(outcome, StorageError):
+            _deliver_all(batch, outcome)
+        else:
+            _deliver(batch, outcome)
 
     async def aclose(self) -> None:
+        """Answer every requester still waiting (StorageUnavailable); a read in flight that returns later
+        finds nobody left to answer."""
         self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        # Queued batches, and any whose task was cancelled before it ran: settle their requesters too.
         stopping = StorageUnavailable("read cancelled: the worker is stopping")
         for batch in {id(b): b for b, _ in self._slots.values()}.values():
             _deliver_all(batch, stopping)

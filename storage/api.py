@@ -174,6 +174,11 @@ class StorageObserver(Protocol):
     def on_roundtrip(self, op: str, keys: int, seconds: float, ok: bool) -> None: ...
 
 
+# What ``HandleStore.read_many_soon`` hands its callback: the records in order (None: no such handle), or the
+# error the read failed with (``StorageUnavailable`` normally).
+ReadDone = Callable[[list[Record | None] | StorageError], None]
+
+
 class HandleStore(Protocol):
     """The operations the node needs. Implemented by ``storage.redis_store.RedisStore``."""
 
@@ -187,6 +192,11 @@ class HandleStore(Protocol):
     async def read_many(self, handles: Sequence[str]) -> list[Record | None]:
         """``get_many`` for a caller that batches and de-duplicates its own reads (the resolver's loader): one
         read of exactly these handles, started now, shared with no one."""
+        ...
+
+    def read_many_soon(self, handles: Sequence[str], done: ReadDone) -> None:
+        """``read_many`` without a coroutine: ``done`` gets the records or the error, exactly once and always
+        later (never inside this call). The resolver's loader calls it once per batch of misses (issue 4)."""
         ...
 
     async def list_handles(self, prefix: str, page: int, page_size: int) -> list[str]: ...

@@ -153,12 +153,6 @@ def decode_record(raw: bytes) -> tuple[HandleValue, ...]:
         raise RecordFormatError(f"damaged record: {exc}") from exc
 
 
-def pack_fields(fields: Sequence[bytes]) -> bytes:
-    """A msgpack array of byte strings that Redis's Lua cmsgpack reads back as strings (scripts.READ_MANY)."""
-    packed: bytes = _STR_PACKER.pack(fields if type(fields) is list else list(fields))  # one per read batch
-    return packed
-
-
 def encode_indexes(indexes: Sequence[int]) -> bytes:
     packed: bytes = msgpack.packb(list(indexes))
     return packed

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -25,6 +26,7 @@ from storage.api import (
     PrefixPut,
     PrefixRecord,
     PrefixStatus,
+    ReadDone,
     Record,
     StorageConfig,
     StorageError,
@@ -39,13 +41,14 @@ from storage.batcher import ReadBatcher
 from storage.client import (
     REDIS_FAILURES,
     Client,
-    DirectScript,
     pubsub_client,
     unavailable,
     unavailable_on_error,
 )
 from storage.cluster import RedisCluster
 from storage.embedded import EmbeddedRedis
+from storage.fastread import Done as FastDone
+from storage.fastread import FastReader, RawValues, endpoint_of
 from storage.feed import append_audit_entry, entry_from_stream, publish_change
 from storage.scan import PrefixScanner
 from storage.txn import run_transaction
@@ -73,16 +76,23 @@ class RedisStore:
         self.buckets = buckets
         self._owner = owner
         self._observer = observer
-        self._batcher: ReadBatcher[Record | None] = ReadBatcher(self._fetch)
+        self._batcher: ReadBatcher[Record | None] = ReadBatcher(self.read_many)
         self._change = client.register_script(scripts.CHANGE)
         self._put_doc = client.register_script(scripts.PUT_DOC)
         self._delete_doc = client.register_script(scripts.DELETE_DOC)
         self.bulk_script = client.register_script(scripts.BULK_PUT)  # used by storage.bulk
-        # Standalone reads go out as one script call (scripts.READ_MANY) on a held connection (DirectScript);
-        # a cluster pipelines HGETs.
-        self._read_many: DirectScript | None = None
+        # Standalone reads go out on storage.fastread's own connection; a cluster, TLS or anything it cannot
+        # speak for, and every batch it cannot finish, take the redis-py pipeline (_pipelined).
+        self._fast: FastReader | None = None
+        self._slow_tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
         if not isinstance(client, RedisCluster):
-            self._read_many = DirectScript(client, client.register_script(scripts.READ_MANY))
+            pool = client.connection_pool
+            endpoint = endpoint_of(pool.connection_class, pool.connection_kwargs)
+            if endpoint is not None:
+                self._fast = FastReader(
+                    endpoint, config.socket_timeout_s, self._slow_read, backoff_s=config.retry_backoff_s
+                )
         self._scanner = PrefixScanner(client, buckets)
         self._closed = asyncio.Event()
         # The cluster client fails instead of waiting when its per-node pool is full: bound writers here.
@@ -97,6 +107,11 @@ class RedisStore:
         """The raw client, for storage's own tools (bulk, bench); never used outside ``storage``."""
         return self._client
 
+    @property
+    def fast_reader(self) -> FastReader | None:
+        """The standalone read link (None on a cluster or TLS), for storage's tools and tests."""
+        return self._fast
+
     # --- reads ---------------------------------------------------------------------------------
     async def get(self, handle: str) -> Record | None:
         return await self._batcher.get(handle)
@@ -107,38 +122,57 @@ class RedisStore:
     async def read_many(self, handles: Sequence[str]) -> list[Record | None]:
         # No second coalescing layer under the loader's: the batcher's future, task and shield cost ~15 us
         # per batch, and a cold cache sends batches of a few keys (issue 4).
-        return await self._fetch(handles)
+        waiter: asyncio.Future[list[Record | None]] = asyncio.get_running_loop().create_future()
+        self.read_many_soon(handles, functools.partial(_settle, waiter))
+        return await waiter
 
-    async def _fetch(self, handles: Sequence[str]) -> list[Record | None]:
+    def read_many_soon(self, handles: Sequence[str], done: ReadDone) -> None:
         buckets = self.buckets
-        buckets_of = [keys.record_key(handle, buckets) for handle in handles]
+        bucket_keys = [keys.record_key(handle, buckets) for handle in handles]
         fields = [keys.record_field(handle) for handle in handles]
-        # _observed and unavailable_on_error spelt out: two generator context managers cost a few us per
-        # batch, and a cold cache sends batches of a few keys (issue 4).
-        observer, started, ok = self._observer, time.perf_counter(), False
-        try:
-            raws = await self._read_raw(buckets_of, fields)
-            ok = True
-        except REDIS_FAILURES as exc:
-            raise unavailable(exc) from exc
-        finally:
-            if observer is not None:
-                observer.on_roundtrip("read", len(handles), time.perf_counter() - started, ok)
-        try:
-            decode = records.decode_record
-            return [None if raw is None else decode(raw) for raw in raws]
-        except records.RecordFormatError as exc:
-            raise StorageError(str(exc)) from exc
+        if not fields:
+            asyncio.get_running_loop().call_soon(done, [])
+            return
+        observer, started = self._observer, time.perf_counter()
 
-    async def _read_raw(self, buckets_of: list[str], fields: list[bytes]) -> list[bytes | None]:
-        if self._read_many is not None:
-            raws: list[bytes | None] = await self._read_many(buckets_of, [records.pack_fields(fields)])
-            return raws
-        pipe = self._client.pipeline(transaction=False)  # cluster: a script may only touch one slot
-        for bucket, field in zip(buckets_of, fields, strict=True):
-            pipe.hget(bucket, field)
-        raws = await pipe.execute()
-        return raws
+        def finish(raws: RawValues | Exception) -> None:
+            # One closure per batch carries the caller's done and the start time through either path.
+            if observer is not None:
+                ok = not isinstance(raws, Exception)
+                observer.on_roundtrip("read", len(fields), time.perf_counter() - started, ok)
+            done(_records(raws))
+
+        if self._fast is not None:
+            self._fast.read(bucket_keys, fields, finish)
+        else:
+            self._slow_read(bucket_keys, fields, finish)
+
+    def _slow_read(self, bucket_keys: list[str], fields: list[bytes], done: FastDone) -> None:
+        """The redis-py pipeline of HGETs, with the client's retries and backoff: a cluster's reads, and
+        every batch the fast link could not finish. A task per batch is fine here (storage.fastread)."""
+        if self._closing:
+            asyncio.get_running_loop().call_soon(done, StorageUnavailable("read cancelled: store closing"))
+            return
+        task = asyncio.get_running_loop().create_task(self._pipelined(bucket_keys, fields, done))
+        self._slow_tasks.add(task)
+        task.add_done_callback(self._slow_tasks.discard)
+
+    async def _pipelined(self, bucket_keys: list[str], fields: list[bytes], done: FastDone) -> None:
+        outcome: RawValues | Exception
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for bucket, field in zip(bucket_keys, fields, strict=True):
+                pipe.hget(bucket, field)
+            outcome = await pipe.execute()
+        except asyncio.CancelledError:
+            done(StorageUnavailable("read cancelled: store closing"))
+            raise
+        except REDIS_FAILURES as exc:
+            outcome = unavailable(exc)
+        try:
+            done(outcome)
+        except Exception:  # the caller's bug; not this task's outcome (STYLE.md 10)
+            log.exception("unexpected error in a read callback")
 
     @contextlib.contextmanager
     def _observed(self, op: str, count: int) -> Iterator[None]:
@@ -334,8 +368,12 @@ class RedisStore:
     async def aclose(self) -> None:
         self._closed.set()
         await self._batcher.aclose()
-        if self._read_many is not None:
-            await self._read_many.aclose()
+        self._closing = True  # from now on a new read is answered StorageUnavailable at once
+        if self._fast is not None:
+            await self._fast.aclose()  # lets the batches in flight finish (bounded by the socket timeout)
+        for task in list(self._slow_tasks):
+            task.cancel()
+        await asyncio.gather(*self._slow_tasks, return_exceptions=True)
         await self._client.aclose()
         if self._owner is not None:
             await self._owner.astop()
@@ -360,6 +398,26 @@ async def _wait(event: asyncio.Event, timeout_s: float) -> None:
         await asyncio.wait_for(event.wait(), timeout_s)
     except TimeoutError:
         return
+
+
+def _records(raws: RawValues | Exception) -> list[Record | None] | StorageError:
+    """Decode a batch's raw values, or pass on its failure as the StorageError it is."""
+    if isinstance(raws, Exception):
+        return raws if isinstance(raws, StorageError) else unavailable(raws)
+    try:
+        decode = records.decode_record
+        return [None if raw is None else decode(raw) for raw in raws]
+    except records.RecordFormatError as exc:
+        return StorageError(str(exc))
+
+
+def _settle(waiter: asyncio.Future[list[Record | None]], outcome: list[Record | None] | StorageError) -> None:
+    if waiter.done():  # the caller went away (cancelled)
+        return
+    if isinstance(outcome, StorageError):
+        waiter.set_exception(outcome)
+    else:
+        waiter.set_result(outcome)
 
 
 def _raise_outcome(result: list[int]) -> None:

@@ -125,17 +125,3 @@ end
 redis.call('PUBLISH', ARGV[base + 4], ARGV[base + 5])
 return n
 """.replace("BULK_CHUNK", str(BULK_CHUNK))
-
-# Standalone batched read: KEYS[i] the bucket of identifier i; ARGV[1] the msgpack array of their fields.
-# One reply per identifier (nil when absent). One command instead of a pipeline of HGETs: redis-py spends
-# ~15 us of client CPU per pipelined command (packing, per-reply parsing, timeouts), while one EVALSHA reply
-# is parsed by hiredis in C and the fields travel as one packed argument. Not for a cluster, where a script
-# may only touch keys of one slot (RedisStore pipelines there).
-READ_MANY = r"""
-local fields = cmsgpack.unpack(ARGV[1])
-local out = {}
-for i = 1, #KEYS do
-  out[i] = redis.call('HGET', KEYS[i], fields[i])
-end
-return out
-"""
