@@ -69,3 +69,9 @@ def test_day_runs_the_compressed_curve_and_scales_it_to_a_full_day(udp_echo: Ser
     data = json.loads((tmp_path / "day.json").read_text())
     assert data["sent"] == data["answered"] + data["errors"] + data["timeouts"] > 0
     assert "hour" in (tmp_path / "day.html").read_text()
+
+
+def test_python_dash_m_loadtest_is_the_loadtest_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "loadtest", "--help"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0 and "bench" in done.stdout
