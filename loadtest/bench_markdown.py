@@ -50,7 +50,7 @@ class HalfRun:
 class Measurement:
     scenario: Scenario
     probe: RunResult  # overload probe: also tells what the generator could send
-    peak: RunResult  # at 1.1x the probe's answered rate
+    peak: RunResult  # the run that answered the most, from 1.1x the probe's rate up (bench.find_peak)
     halves: tuple[HalfRun, ...]  # the runs at half the maximum, one after another: the latencies
     max_rate: float
     server_cpu: float  # cores the server used during the peak run: near 1.0 means the server was the limit
@@ -235,8 +235,10 @@ def setup_text(report: BenchReport) -> str:
         f"{report.seeded.elapsed_s:.1f}s ({report.seeded.rate:,.0f}/s); `resolver serve --workers 1` and the "
         "baselines pinned to CPU 0, the generator (one Python process, open loop, latency from the intended "
         f"send time) on CPU 1; {redis_placement(report.redis_cpus)}; {report.scenario_s:g}s per measurement, "
-        "16 connections/sockets. Maximum = answered/s at 1.1x the answered rate of an overload probe (the "
-        "probe's own rate counts only when that run shed nothing); warm-cache scenarios run after a warm-up. "
+        "16 connections/sockets. Maximum = the highest answered/s of runs offered 1.1x an overload probe's "
+        "answered rate and then 1.25x more while a run shed nothing and its answered rate still rose (the "
+        "probe's own rate counts only when that run shed nothing); every scenario and run draws its own "
+        "keys; warm-cache scenarios run after a warm-up. "
         f"Latencies: {runs} runs of {report.half_s or report.scenario_s:g}s each at half that maximum, one "
         "after another with nothing else changed, every one with fresh keys; the row shows the run with the "
         "median p99, and the range of the p99 over all of them (the machine's own spread: compare the "

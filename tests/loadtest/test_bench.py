@@ -9,7 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.bench import REDIS_CPUS, SCENARIOS, SERVER_CPUS, BenchOptions, measure, start_redis
+from loadtest.bench import (
+    HALF_RUNS,
+    PEAK_STEPS,
+    REDIS_CPUS,
+    SCENARIOS,
+    SEEDS,
+    SERVER_CPUS,
+    BenchOptions,
+    measure,
+    seed_of,
+    start_redis,
+)
 from loadtest.bench_markdown import (
     BenchReport,
     HalfRun,
@@ -46,6 +57,8 @@ def test_a_baseline_scenario_is_measured_and_written_as_a_table_row(udp_echo: Se
     assert {h.result.spec.rate for h in m.halves} == {max(m.max_rate / 2, 10.0)}
     assert len({h.result.spec.seed for h in m.halves}) == 3  # each run draws its own keys
     assert m.half in [h.result for h in m.halves]
+    # An echo server far from its ceiling carries the first peak run, so the search offered more (PEAK_STEP).
+    assert m.peak.spec.rate > 1.3 * m.probe.steady_throughput
     for run in (m.probe, m.peak, *(h.result for h in m.halves)):
         assert run.consistent
     assert m.cache_share is None  # a baseline has no cache
@@ -164,3 +177,9 @@ def test_a_node_scenario_reports_the_share_of_answers_its_cache_served(node: Ser
 def test_stolen_time_is_read_for_this_machines_cpus() -> None:
     assert cpu_stolen_s(set(range(os.cpu_count() or 1))) >= cpu_stolen_s({0}) >= 0.0
     assert cpu_stolen_s({10_000}) == 0.0  # no such CPU
+
+
+def test_no_two_runs_of_a_bench_draw_the_same_keys() -> None:
+    runs = range(max(HALF_RUNS, PEAK_STEPS + 1))
+    seeds = [seed_of(s, phase, i) for s in SCENARIOS for phase in SEEDS for i in runs]
+    assert len(seeds) == len(set(seeds))
