@@ -89,8 +89,8 @@ class ResolutionCache:
         self._max_hot = max_hot if max_hot is not None else 2 * max_entries
         self.max_ttl_s = max_ttl_s
         self.negative_ttl_s = negative_ttl_s
-        # Insertion-ordered: when full, the oldest answer goes (O(1)). A sweep of the whole map was a stall of
-        # tens of milliseconds every max_hot misses under cold traffic.
+        # Insertion-ordered: when a shard is full, its oldest answer goes (O(1)). A sweep of the whole map
+        # was a stall of tens of milliseconds every max_hot misses under cold traffic.
         self.hot: ShardedLRU[bytes | str, HotResponse] = ShardedLRU(self._max_hot)
         self.stats = CacheStats()
         self._registry = CacheEntry("", (), 0.0)
