@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 # (``StorageUnavailable`` normally).
 Outcome = Record | None | Exception
 Deliver = Callable[[Outcome], None]
-_NO_SLOT: tuple[None, int] = (None, 0)
 
 
 class _Batch:
@@ -122,9 +121,9 @@ class RecordLoader:
 
     def _finish(self, batch: _Batch, outcome: list[Record | None] | StorageError) -> None:
         """Its read returned: free its keys, start the next batch if one waits, answer its requesters."""
-        slots = self._slots
-        for key in batch.keys:
-            if slots.get(key, _NO_SLOT)[0] is batch:  # aclose may have let go of it already
+        if not self._closed:  # aclose let go of every slot already (and a key asked for since is not ours)
+            slots = self._slots
+            for key in batch.keys:
                 del slots[key]
         self._running -= 1
         if self._queued and not self._scheduled and not self._closed:
