@@ -1,4 +1,5 @@
-"""The floor of the machine: bare uvloop UDP and TCP echo servers and a bare aiohttp app.
+"""The floor of the machine: bare uvloop UDP and TCP echo servers and a bare aiohttp app (and, in
+``loadtest.miss_floor``, the same echoes after a Redis read of each request's record: the floor of a miss).
 
 Each answers the generator's own requests with a reply of the size of a real answer, so the node and its
 baseline are driven by the same client in the same way. The Handle echoes copy the request's envelope and
@@ -20,15 +21,18 @@ import struct
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal, cast
 
 import uvloop
 from aiohttp import web
 
+from loadtest.miss_floor import TcpMissFloor, UdpMissFloor, open_record_reader
 from protocol.constants import ENVELOPE_SIZE, HEADER_SIZE, MAX_MESSAGE_LENGTH, ResponseCode
 
-Kind = Literal["udp-echo", "tcp-echo", "http-hello"]
-KINDS: tuple[Kind, ...] = ("udp-echo", "tcp-echo", "http-hello")
+Kind = Literal["udp-echo", "tcp-echo", "http-hello", "udp-floor", "tcp-floor"]
+KINDS: tuple[Kind, ...] = ("udp-echo", "tcp-echo", "http-hello", "udp-floor", "tcp-floor")
+FLOOR_KINDS: tuple[Kind, ...] = ("udp-floor", "tcp-floor")  # these need the node's Redis (``redis_url``)
 DEFAULT_REPLY_BYTES = 420  # about the size of a seeded record's resolution response (loadtest.seed)
 
 _U32 = struct.Struct(">I")
@@ -42,6 +46,7 @@ class BaselineOptions:
     port: int = 0
     reply_bytes: int = DEFAULT_REPLY_BYTES
     delay_s: float = 0.0
+    redis_url: str = ""  # the miss floors read records from here
 
 
 def echo_reply(request: bytes, reply_bytes: int) -> bytes | None:
@@ -159,14 +164,14 @@ async def serve(options: BaselineOptions, on_port: Callable[[int], None]) -> Non
 
 async def _listen(options: BaselineOptions, on_port: Callable[[int], None]) -> Callable[[], Awaitable[None]]:
     loop = asyncio.get_running_loop()
-    if options.kind == "udp-echo":
+    if options.kind in ("udp-echo", "udp-floor"):
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: UdpEcho(options), local_addr=(options.host, options.port)
+            await _udp_factory(options), local_addr=(options.host, options.port)
         )
         on_port(transport.get_extra_info("sockname")[1])
         return _closer(transport.close)
-    if options.kind == "tcp-echo":
-        server = await loop.create_server(lambda: TcpEcho(options), options.host, options.port)
+    if options.kind in ("tcp-echo", "tcp-floor"):
+        server = await loop.create_server(await _tcp_factory(options), options.host, options.port)
         on_port(server.sockets[0].getsockname()[1])
         return _closer(server.close)
     runner = web.AppRunner(hello_app(options), access_log=None)
@@ -175,6 +180,20 @@ async def _listen(options: BaselineOptions, on_port: Callable[[int], None]) -> C
     await site.start()
     on_port(runner.addresses[0][1])
     return runner.cleanup
+
+
+async def _udp_factory(options: BaselineOptions) -> Callable[[], asyncio.DatagramProtocol]:
+    if options.kind == "udp-echo":
+        return lambda: UdpEcho(options)
+    reader = await open_record_reader(options.redis_url)
+    return lambda: UdpMissFloor(reader, partial(echo_reply, reply_bytes=options.reply_bytes))
+
+
+async def _tcp_factory(options: BaselineOptions) -> Callable[[], asyncio.Protocol]:
+    if options.kind == "tcp-echo":
+        return lambda: TcpEcho(options)
+    reader = await open_record_reader(options.redis_url)
+    return lambda: TcpMissFloor(reader, partial(echo_reply, reply_bytes=options.reply_bytes))
 
 
 def _closer(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
@@ -190,10 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (port 0 picks a free one)")
     parser.add_argument("--reply-bytes", type=int, default=DEFAULT_REPLY_BYTES)
     parser.add_argument("--delay-ms", type=float, default=0.0, help="hold every answer back this long")
+    parser.add_argument("--redis-url", default="", help="the seeded node's Redis (udp-floor, tcp-floor)")
     args = parser.parse_args(argv)
+    if args.kind in FLOOR_KINDS and not args.redis_url:
+        parser.error(f"{args.kind} reads records: give --redis-url")
     host, _, port = args.listen.rpartition(":")
     options = BaselineOptions(args.kind, host.strip("[]") or "127.0.0.1", int(port), args.reply_bytes,
-                              args.delay_ms / 1000.0)
+                              args.delay_ms / 1000.0, args.redis_url)
     uvloop.run(serve(options, lambda p: print(f"PORT {p}", flush=True)))
     return 0
 

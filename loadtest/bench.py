@@ -2,14 +2,15 @@
 
 Set-up: a private redis-server in a temporary directory, N seeded identifiers, `resolver serve --workers 1`
 and the three baselines, all pinned to CPU 0, Redis too (``REDIS_CPUS``: beside the worker, not the
-generator; `--redis-cpu 1` moves it); the generator (this process and its children) on CPU 1. Each scenario
-is measured the same way (warm-cache scenarios after a warm-up at a moderate rate): a short overload probe
-finds a rough ceiling, runs from 1.1x that probe up (``find_peak``) give the maximum answered rate, and
-``HALF_RUNS`` runs at half that maximum give the latencies (the issue's "p99 at half the maximum rate"): the
-median p99 and the range, with the node's cache hit share and what the machine took from the server's core
-(run-queue wait, hypervisor steal) in those runs. Ratios compare figures taken in this one run on this one
-machine. Every run is bounded in time; traffic stays on loopback. The result is written as Markdown
-(``bench_markdown.py``).
+generator; `--redis-cpu 1` moves it); the generator (this process and its children) on CPU 1. Two phases.
+First, each scenario's maximum (warm-cache scenarios after a warm-up at a moderate rate): a short overload
+probe finds a rough ceiling, runs from 1.1x that probe up (``find_peak``) give the maximum answered rate.
+Then the latencies (the issue's "p99 at half the maximum rate"): ``HALF_RUNS`` rounds, each one run at half
+its maximum for every scenario in turn (``half_run_order``), so that a noisy minute on this shared machine
+lands on one run of many rows instead of every run of one row; a row shows the median p99 of its runs and
+the range, with the node's cache hit share and what the machine took from the server's core (run-queue wait,
+hypervisor steal) in those runs. Ratios compare figures taken in this one run on this one machine. Every run
+is bounded in time; traffic stays on loopback. The result is written as Markdown (``bench_markdown.py``).
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtest.baselines import Kind
+from loadtest.baselines import FLOOR_KINDS, KINDS, Kind
 from loadtest.bench_markdown import BenchReport, HalfRun, Measurement, Scenario, machine_info, write_markdown
 from loadtest.clients import Target
 from loadtest.processes import Server, cpu_stolen_s, start_baseline, start_node
@@ -43,7 +44,7 @@ METRICS_OFF = "UDP warm cache, metrics off"
 PROBE_SHARE = {"udp": 1.0, "tcp": 1.0, "http": 0.5}
 # Every phase draws its own key sequence: a phase replaying an earlier one's keys would find them cached, and
 # a "cold cache" run would measure hits.
-SEEDS = {"warm-up": 2, "probe": 3, "peak": 4, "half": 5}
+SEEDS = {"warm-up": 2, "probe": 3, "peak": 4, "half": 5, "top-up": 6}
 RUN_SEED_STEP = 100  # run i of a phase (half runs, peak steps) draws with seed SEEDS[phase] + i * 100
 # ... and each scenario has its own seeds: the node's cache outlives a scenario, and a cold row drawing the
 # keys an earlier cold row read would find them cached (HTTP cold "half" runs answered 78 % from the cache).
@@ -55,11 +56,14 @@ PEAK_STEP = 1.25
 PEAK_STEPS = 3
 MIN_RISE = 1.05
 # The runs at half the maximum: one run's p99 on this shared machine swung from 0.6 to 13 ms for the same
-# bare echo server within a day, so the latency is the median of several. Each is shorter than the other
-# phases (HALF_SHARE of them) to keep `make bench` near ten minutes; at 15-20k/s a run still holds
-# ~100,000 latencies, a thousand of them above the p99.
-HALF_RUNS = 3
-HALF_SHARE = 0.6
+# bare echo server within a day, so the latency is the median of several, taken in rounds across the rows
+# (``half_run_order``). Each is shorter than the other phases (HALF_SHARE of them) to keep `make bench` near
+# twelve minutes; at 15-20k/s a run still holds ~60,000 latencies, 600 of them above the p99.
+HALF_RUNS = 5
+HALF_SHARE = 0.4
+# Before each of its half runs a warm-cache row is topped up for this share of a phase at its warm-up rate:
+# the cold rows' runs between two of its runs replace part of the node's cache with uniform keys.
+TOP_UP_SHARE = 0.2
 # A run that lost more than this share of its requests was above the server's ceiling.
 MAX_FAILURE_SHARE = 0.01
 # Warm-up rates: comfortably below each transport's ceiling here, so the warm-up itself loses nothing.
@@ -77,11 +81,16 @@ SCENARIOS = (
     Scenario("UDP echo (bare uvloop)", "udp", "udp-echo", "zipf:1.1", None),
     Scenario("UDP warm cache (Zipf 1.1)", "udp", "node", "zipf:1.1", "UDP echo (bare uvloop)", 0.5, 2.0),
     Scenario("UDP cold cache (uniform)", "udp", "node", "uniform", "UDP warm cache (Zipf 1.1)", 0.5, 2.0),
+    # A miss with none of the node's own work: the echo after a Redis read (loadtest.miss_floor).
+    Scenario("UDP miss floor (echo after a Redis read)", "udp", "udp-floor", "uniform",
+             "UDP cold cache (uniform)"),
     # The same node started with --no-metrics: the cost of metrics on the hot path (issue 6: under 5 %).
     Scenario(METRICS_OFF, "udp", "node-nometrics", "zipf:1.1", None),
     Scenario("TCP echo (bare uvloop)", "tcp", "tcp-echo", "zipf:1.1", None),
     Scenario("TCP warm cache (Zipf 1.1)", "tcp", "node", "zipf:1.1", "TCP echo (bare uvloop)", 0.5, 2.0),
     Scenario("TCP cold cache (uniform)", "tcp", "node", "uniform", "TCP warm cache (Zipf 1.1)", 0.5, 2.0),
+    Scenario("TCP miss floor (echo after a Redis read)", "tcp", "tcp-floor", "uniform",
+             "TCP cold cache (uniform)"),
     Scenario("HTTP hello (bare aiohttp)", "http", "http-hello", "zipf:1.1", None),
     Scenario("HTTP warm cache (Zipf 1.1)", "http", "node", "zipf:1.1", "HTTP hello (bare aiohttp)", 0.8, 5.0),
     Scenario("HTTP cold cache (uniform)", "http", "node", "uniform", "HTTP warm cache (Zipf 1.1)", 0.5, 5.0),
@@ -167,22 +176,15 @@ def _bench_with_redis(options: BenchOptions, root: Path, redis_url: str) -> Benc
             servers["node"] = start_node(root / "node", redis_url, workers=1)
             servers["node-nometrics"] = start_node(root / "node-nm", redis_url, workers=1,
                                                    extra=["--no-metrics"])
-            for kind in ("udp-echo", "tcp-echo", "http-hello"):
-                servers[kind] = start_baseline(_kind(kind))
+            for kind in KINDS:
+                servers[kind] = start_baseline(kind, redis_url=redis_url if kind in FLOOR_KINDS else "")
         with affinity(GENERATOR_CPUS):
-            measurements = [measure(options, s, servers) for s in options.scenarios()]
+            measurements = measure_all(options, options.scenarios(), servers)
     finally:
         for server in servers.values():
             server.stop()
     return BenchReport(options.command, machine_info(), seeded, tuple(measurements), options.seconds,
                        half_s=options.half_seconds)
-
-
-def _kind(name: str) -> Kind:
-    for kind in ("udp-echo", "tcp-echo", "http-hello"):
-        if kind == name:
-            return kind
-    raise ValueError(name)
 
 
 def _spec(options: BenchOptions, scenario: Scenario, servers: dict[str, Server], rate: float,
@@ -201,10 +203,24 @@ def warm_up(options: BenchOptions, scenario: Scenario, servers: dict[str, Server
     warm-up draws from the same distribution with another seed, so it warms the distribution, not the exact
     key sequence the measurement will replay.
     """
-    if not scenario.server.startswith("node") or not scenario.keys.startswith("zipf"):
-        return
-    rate = WARMUP_RATE[scenario.scheme]
-    spec = _spec(options, scenario, servers, rate, 2 * options.seconds, seed=seed_of(scenario, "warm-up"))
+    if _warm_cache_row(scenario):
+        _warm(options, scenario, servers, 2 * options.seconds, seed_of(scenario, "warm-up"))
+
+
+def top_up(options: BenchOptions, scenario: Scenario, servers: dict[str, Server], index: int) -> None:
+    """A short warm-up before a warm-cache row's half run ``index`` (``TOP_UP_SHARE``), own keys."""
+    if _warm_cache_row(scenario):
+        seed = seed_of(scenario, "top-up", index)
+        _warm(options, scenario, servers, TOP_UP_SHARE * options.seconds, seed)
+
+
+def _warm_cache_row(scenario: Scenario) -> bool:
+    return scenario.server.startswith("node") and scenario.keys.startswith("zipf")
+
+
+def _warm(options: BenchOptions, scenario: Scenario, servers: dict[str, Server], seconds: float,
+          seed: int) -> None:
+    spec = _spec(options, scenario, servers, WARMUP_RATE[scenario.scheme], seconds, seed=seed)
     _run(servers[scenario.server], spec)
 
 
@@ -214,7 +230,45 @@ def seed_of(scenario: Scenario, phase: str, index: int = 0) -> int:
     return SEEDS[phase] + RUN_SEED_STEP * index + SCENARIO_SEED_STEP * position
 
 
+@dataclass(frozen=True, slots=True)
+class Peak:
+    """A scenario's first phase: the overload probe, the best peak run, the maximum and the server's cores."""
+
+    probe: RunResult
+    peak: RunResult
+    max_rate: float
+    server_cpu: float
+
+
+def measure_all(options: BenchOptions, scenarios: Sequence[Scenario], servers: dict[str, Server]
+                ) -> list[Measurement]:
+    """Every scenario's maximum, then its half runs, interleaved with the other scenarios' in rounds."""
+    peaks = {s.name: measure_peak(options, s, servers) for s in scenarios}
+    halves: dict[str, list[HalfRun]] = {s.name: [] for s in scenarios}
+    print(f"latencies: {options.half_runs} rounds at half each maximum", flush=True)
+    for scenario, index in half_run_order(scenarios, options.half_runs):
+        print(f"{scenario.name}, half run {index + 1}:", flush=True)
+        top_up(options, scenario, servers, index)
+        max_rate = peaks[scenario.name].max_rate
+        halves[scenario.name].append(half_run(options, scenario, servers, max_rate, index))
+    return [_measurement(s, peaks[s.name], halves[s.name]) for s in scenarios]
+
+
 def measure(options: BenchOptions, scenario: Scenario, servers: dict[str, Server]) -> Measurement:
+    """One scenario on its own: its maximum, then its half runs one after another."""
+    return measure_all(options, (scenario,), servers)[0]
+
+
+def half_run_order(scenarios: Sequence[Scenario], runs: int) -> list[tuple[Scenario, int]]:
+    """Round ``i`` holds run ``i`` of every scenario, in the table's order."""
+    return [(scenario, index) for index in range(runs) for scenario in scenarios]
+
+
+def _measurement(scenario: Scenario, peak: Peak, halves: list[HalfRun]) -> Measurement:
+    return Measurement(scenario, peak.probe, peak.peak, tuple(halves), peak.max_rate, peak.server_cpu)
+
+
+def measure_peak(options: BenchOptions, scenario: Scenario, servers: dict[str, Server]) -> Peak:
     print(f"{scenario.name}:", flush=True)
     server = servers[scenario.server]
     warm_up(options, scenario, servers)
@@ -222,9 +276,7 @@ def measure(options: BenchOptions, scenario: Scenario, servers: dict[str, Server
     probe = _run(server, _spec(options, scenario, servers, probe_rate, max(1.5, options.seconds / 3),
                                 seed=seed_of(scenario, "probe")))
     peak, server_cpu = find_peak(options, scenario, servers, max(probe.steady_throughput, 100.0))
-    max_rate = maximum_rate(probe, peak)
-    halves = tuple(half_run(options, scenario, servers, max_rate, i) for i in range(options.half_runs))
-    return Measurement(scenario, probe, peak, halves, max_rate, server_cpu)
+    return Peak(probe, peak, maximum_rate(probe, peak), server_cpu)
 
 
 def find_peak(options: BenchOptions, scenario: Scenario, servers: dict[str, Server],

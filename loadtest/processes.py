@@ -147,9 +147,11 @@ def _popen(argv: list[str], cpus: set[int] | None, **kwargs: object) -> subproce
 
 
 def start_baseline(kind: Kind, *, cpus: set[int] | None = None, delay_ms: float = 0.0,
-                   reply_bytes: int | None = None) -> Server:
+                   reply_bytes: int | None = None, redis_url: str = "") -> Server:
     argv = [sys.executable, "-m", "loadtest.baselines", kind, "--listen", "127.0.0.1:0",
             "--delay-ms", str(delay_ms)]
+    if redis_url:
+        argv += ["--redis-url", redis_url]
     if reply_bytes is not None:
         argv += ["--reply-bytes", str(reply_bytes)]
     proc = _popen(argv, cpus, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)

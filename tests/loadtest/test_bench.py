@@ -17,6 +17,7 @@ from loadtest.bench import (
     SEEDS,
     SERVER_CPUS,
     BenchOptions,
+    half_run_order,
     measure,
     seed_of,
     start_redis,
@@ -53,9 +54,9 @@ def test_a_baseline_scenario_is_measured_and_written_as_a_table_row(udp_echo: Se
     assert scenario.server == "udp-echo"
     m = measure(options, scenario, {"udp-echo": udp_echo})
     assert m.max_rate > 0
-    assert len(m.halves) == options.half_runs == 3
+    assert len(m.halves) == options.half_runs == HALF_RUNS == 5
     assert {h.result.spec.rate for h in m.halves} == {max(m.max_rate / 2, 10.0)}
-    assert len({h.result.spec.seed for h in m.halves}) == 3  # each run draws its own keys
+    assert len({h.result.spec.seed for h in m.halves}) == 5  # each run draws its own keys
     assert m.half in [h.result for h in m.halves]
     # An echo server far from its ceiling carries the first peak run, so the search offered more (PEAK_STEP).
     assert m.peak.spec.rate > 1.3 * m.probe.steady_throughput
@@ -73,13 +74,13 @@ def test_a_baseline_scenario_is_measured_and_written_as_a_table_row(udp_echo: Se
     assert "| request_decode_fast_per_s | 123,456 |" in text
     assert machine_info()["cores"] in text
     assert "server waited for its core at half |" in text
-    assert "| p99 ms (median of 3) | p99 range ms |" in text
+    assert "| p99 ms (median of 5) | p99 range ms |" in text
     low, high = m.p99_range_us
     assert f"| {low / 1000:.2f}-{high / 1000:.2f} |" in text
     assert 0.0 <= m.server_wait_at_half <= 1.0
     assert 0.0 <= m.stolen_at_half <= 1.0
     assert f"| {m.server_wait_at_half:.1%} | {m.stolen_at_half:.1%} |" in text
-    assert "3 runs of 0.6s each at half that maximum" in text
+    assert "5 runs of 0.4s each at half that maximum" in text
     assert "Redis on CPU 0, sharing the worker's core" in text  # the default placement (REDIS_CPUS)
 
 
@@ -179,7 +180,13 @@ def test_stolen_time_is_read_for_this_machines_cpus() -> None:
     assert cpu_stolen_s({10_000}) == 0.0  # no such CPU
 
 
+def test_the_half_runs_go_in_rounds_across_the_scenarios() -> None:
+    order = half_run_order(SCENARIOS[:3], 2)
+    assert [(s.name, i) for s, i in order] == [(s.name, i) for i in range(2) for s in SCENARIOS[:3]]
+
+
 def test_no_two_runs_of_a_bench_draw_the_same_keys() -> None:
     runs = range(max(HALF_RUNS, PEAK_STEPS + 1))
+    assert "top-up" in SEEDS  # a warm row's top-ups before its half runs draw keys of their own too
     seeds = [seed_of(s, phase, i) for s in SCENARIOS for phase in SEEDS for i in runs]
     assert len(seeds) == len(set(seeds))

@@ -75,3 +75,10 @@ def test_python_dash_m_loadtest_is_the_loadtest_command() -> None:
     done = subprocess.run([sys.executable, "-m", "loadtest", "--help"], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0 and "bench" in done.stdout
+
+
+def test_the_bench_command_runs_as_many_half_runs_as_the_bench_does_by_default() -> None:
+    from loadtest.bench import HALF_RUNS
+    from loadtest.cli import build_parser
+
+    assert build_parser().parse_args(["bench"]).half_runs == HALF_RUNS
