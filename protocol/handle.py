@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 from protocol.constants import MAX_HANDLE_LENGTH
 from protocol.errors import InvalidHandle
@@ -61,6 +62,29 @@ class Identifier:
     key: str
     is_prefix_handle: bool
     naming_prefix: str
+
+
+# Slot setters of Identifier's fields, in order: ``_identifier`` builds one at a third of the frozen
+# dataclass __init__'s cost (one object.__setattr__ per field), for the per-request parse (issue 4).
+_ID_SETTERS: tuple[Any, ...] = tuple(getattr(Identifier, f.name).__set__ for f in fields(Identifier))
+if len(_ID_SETTERS) != 6:  # _identifier below sets exactly these six fields
+    raise RuntimeError("Identifier changed: update protocol.handle._identifier")
+_set_text, _set_prefix, _set_suffix, _set_key, _set_is_prefix_handle, _set_naming_prefix = _ID_SETTERS
+_new_object = object.__new__
+
+
+def _identifier(
+    text: str, prefix: str, suffix: str | None, key: str, is_prefix_handle: bool, naming_prefix: str
+) -> Identifier:
+    """``Identifier(...)`` with every field given, without the frozen ``__init__``."""
+    ident: Identifier = _new_object(Identifier)
+    _set_text(ident, text)
+    _set_prefix(ident, prefix)
+    _set_suffix(ident, suffix)
+    _set_key(ident, key)
+    _set_is_prefix_handle(ident, is_prefix_handle)
+    _set_naming_prefix(ident, naming_prefix)
+    return ident
 
 
 def ascii_upper(text: str) -> str:
@@ -130,17 +154,17 @@ def _parse(text: str, limits: IdentifierLimits) -> Identifier:
     if not slash:
         # §9 step 1: a slashless identifier is the prefix handle 0.NA/<it>.
         named = _check_prefix(text, limits)
-        return Identifier(text, PREFIX_HANDLE_PREFIX, text, f"0.NA/{named}", True, named)
+        return _identifier(text, PREFIX_HANDLE_PREFIX, text, f"0.NA/{named}", True, named)
     if not suffix:
         raise InvalidHandle("suffix is empty after '/'")
     canon = _check_prefix(prefix, limits)
     if canon == PREFIX_HANDLE_PREFIX:
         named = _check_prefix(suffix, limits)
-        return Identifier(text, prefix, suffix, f"0.NA/{named}", True, named)
+        return _identifier(text, prefix, suffix, f"0.NA/{named}", True, named)
     if canon.startswith("0."):
         # domain.md §3.2: handles under the global 0.* prefixes are compared upper-cased whole.
-        return Identifier(text, prefix, suffix, ascii_upper(text), False, canon)
-    return Identifier(text, prefix, suffix, f"{canon}/{suffix}", False, canon)
+        return _identifier(text, prefix, suffix, ascii_upper(text), False, canon)
+    return _identifier(text, prefix, suffix, f"{canon}/{suffix}", False, canon)
 
 
 def _check_prefix(prefix: str, limits: IdentifierLimits) -> str:

@@ -141,17 +141,29 @@ def push_values(writer: Writer, values: Sequence[HandleValue]) -> None:
             buf += _encode_new(value)
 
 
-def _encode_new(value: HandleValue) -> bytes:
+def plain_value_wire(
+    index: int, type_: str, data: bytes, ttl: int, ttl_type: int, permissions: int, timestamp: int
+) -> bytes:
+    """The wire form of a value without references, from its fields (``push_value``'s bytes): lets a reader
+    of stored values answer without a ``HandleValue`` (storage.records, issue 4). ``struct.error`` when a
+    field does not fit its wire width; ``AttributeError`` when ``type_`` is not a str."""
+    vtype = type_.encode("utf-8")
+    head = _VALUE_HEAD.pack(index, timestamp, ttl_type, ttl, permissions, len(vtype))
+    return b"".join((head, vtype, _U32.pack(len(data)), data, _NO_REFERENCES))
+
+
+def value_wire(value: HandleValue) -> bytes:
+    """One value's wire form, as ``push_value`` writes it (not memoised: see ``push_values``)."""
     if value.references:
         writer = Writer()
         push_value(writer, value)
-        wire = writer.getvalue()
-    else:  # the usual value: one join instead of five appends
-        vtype = value.type.encode("utf-8")
-        data = value.data
-        head = _VALUE_HEAD.pack(value.index, value.timestamp, value.ttl_type, value.ttl, value.permissions,
-                                len(vtype))
-        wire = b"".join((head, vtype, _U32.pack(len(data)), data, _NO_REFERENCES))
+        return writer.getvalue()
+    return plain_value_wire(value.index, value.type, value.data, value.ttl, value.ttl_type, value.permissions,
+                            value.timestamp)
+
+
+def _encode_new(value: HandleValue) -> bytes:
+    wire = value_wire(value)
     if len(_ENCODED) >= _ENCODED_MAX:
         _ENCODED.clear()
     _ENCODED[id(value)] = (value, wire)

@@ -14,18 +14,28 @@ from dataclasses import dataclass
 from protocol.constants import TTLType
 from resolver.lru import ShardedLRU
 from storage.api import Record
+from storage.records import NO_RELATIVE_TTL, StoredRecord
 
 
 class CacheEntry:
-    """What is known about one handle. ``values`` None means "does not exist" (a negative entry)."""
+    """What is known about one handle. ``record`` (``values``) None means "does not exist" (a negative entry).
 
-    __slots__ = ("alive", "expires_at", "key", "values")
+    ``record`` is the ``StoredRecord`` the storage read made (values given as a tuple are wrapped in one), so
+    the usual answer is its pre-encoded public values and ``values`` are decoded only when asked for.
+    """
 
-    def __init__(self, key: str, values: Record | None, expires_at: float) -> None:
+    __slots__ = ("alive", "expires_at", "key", "record")
+
+    def __init__(self, key: str, values: StoredRecord | Record | None, expires_at: float) -> None:
         self.key = key
-        self.values = values
+        self.record = StoredRecord.of_values(values) if isinstance(values, tuple) else values
         self.expires_at = expires_at
         self.alive = True
+
+    @property
+    def values(self) -> Record | None:
+        record = self.record
+        return None if record is None else record.values
 
     def fresh(self, now: float) -> bool:
         return self.alive and now < self.expires_at
@@ -69,6 +79,12 @@ def record_ttl_s(values: Record, max_ttl_s: float) -> float:
     for value in values:
         if value.ttl < ttl and value.ttl_type == _RELATIVE:  # runs for every record a miss reads
             ttl = float(value.ttl)
+    return max(ttl, 0.0)
+
+
+def stored_ttl_s(smallest_s: int, max_ttl_s: float) -> float:
+    """``record_ttl_s`` from a ``StoredRecord``'s smallest relative TTL (``NO_RELATIVE_TTL``: none)."""
+    ttl = float(smallest_s) if smallest_s < max_ttl_s and smallest_s != NO_RELATIVE_TTL else max_ttl_s
     return max(ttl, 0.0)
 
 
@@ -118,9 +134,14 @@ class ResolutionCache:
             self.stats.hits += 1
         return entry
 
-    def put(self, key: str, values: Record | None, now: float) -> CacheEntry:
+    def put(self, key: str, values: StoredRecord | Record | None, now: float) -> CacheEntry:
         """Remember ``values`` (None: does not exist) with the TTL the record allows."""
-        ttl = self.negative_ttl_s if values is None else record_ttl_s(values, self.max_ttl_s)
+        if values is None:
+            ttl = self.negative_ttl_s
+        elif isinstance(values, StoredRecord) and values.ttl_s is not None:
+            ttl = stored_ttl_s(values.ttl_s, self.max_ttl_s)
+        else:
+            ttl = record_ttl_s(values.values if isinstance(values, StoredRecord) else values, self.max_ttl_s)
         old = self._entries.pop(key)
         if old is not None:
             old.alive = False

@@ -12,7 +12,7 @@ one read per window. Measured on a saturated cold UDP run (1M ids, issue 4): ~46
 ~20 and ~13 % less Redis CPU per key; the worker's throughput did not change beyond this machine's noise, as
 a round trip on the fast read link (storage.fastread) costs the worker only ~30 us.
 
-A batch is one ``read_many_soon`` call, with no task of its own (storage.fastread calls back from the
+A batch is one ``read_records_soon`` call, with no task of its own (storage.fastread calls back from the
 reply); its requesters are plain callbacks (``submit``) called one after another when the read returns, so
 a Handle request that misses costs no task, no future and no wake-up of its own (issue 4: those were a fifth
 of a cold request's CPU). ``load`` is the awaitable form for HTTP: its own plain future, set by a callback,
@@ -28,12 +28,13 @@ from collections.abc import Callable
 from functools import partial
 from time import perf_counter
 
-from storage.api import HandleStore, Record, StorageError, StorageUnavailable
+from storage.api import HandleStore, StorageError, StorageUnavailable
+from storage.records import StoredRecord
 
 log = logging.getLogger(__name__)
-# What a requester is handed: the record, None (no such handle), or the error the read failed with
-# (``StorageUnavailable`` normally).
-Outcome = Record | None | Exception
+# What a requester is handed: the record (its public values already in wire form, ``StoredRecord``), None
+# (no such handle), or the error the read failed with (``StorageUnavailable`` normally).
+Outcome = StoredRecord | None | Exception
 Deliver = Callable[[Outcome], None]
 
 
@@ -76,9 +77,9 @@ class RecordLoader:
         batch, position = slot
         batch.waiters.append((deliver, position))
 
-    async def load(self, key: str) -> Record | None:
+    async def load(self, key: str) -> StoredRecord | None:
         """The record of ``key`` (None: no such handle); ``StorageUnavailable`` if Redis fails."""
-        waiter: asyncio.Future[Record | None] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[StoredRecord | None] = asyncio.get_running_loop().create_future()
         self.submit(key, lambda outcome: _settle(waiter, outcome))
         return await waiter
 
@@ -117,9 +118,9 @@ class RecordLoader:
             return
         batch = self._queued.popleft()
         self._running += 1
-        self._store.read_many_soon(batch.keys, partial(self._finish, batch))
+        self._store.read_records_soon(batch.keys, partial(self._finish, batch))
 
-    def _finish(self, batch: _Batch, outcome: list[Record | None] | StorageError) -> None:
+    def _finish(self, batch: _Batch, outcome: list[StoredRecord | None] | StorageError) -> None:
         """Its read returned: free its keys, start the next batch if one waits, answer its requesters."""
         if not self._closed:  # aclose let go of every slot already (and a key asked for since is not ours)
             slots = self._slots
@@ -144,7 +145,7 @@ class RecordLoader:
         self._queued.clear()
 
 
-def _deliver(batch: _Batch, records: list[Record | None]) -> None:
+def _deliver(batch: _Batch, records: list[StoredRecord | None]) -> None:
     waiters, batch.waiters = batch.waiters, []  # each requester hears exactly once
     for deliver, position in waiters:
         try:
@@ -162,7 +163,7 @@ def _deliver_all(batch: _Batch, outcome: Exception) -> None:
             log.exception("unexpected error answering a request after a failed storage read")
 
 
-def _settle(waiter: asyncio.Future[Record | None], outcome: Outcome) -> None:
+def _settle(waiter: asyncio.Future[StoredRecord | None], outcome: Outcome) -> None:
     if waiter.done():  # its requester went away and cancelled it
         return
     if isinstance(outcome, Exception):

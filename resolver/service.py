@@ -20,6 +20,7 @@ from resolver.loader import Outcome, RecordLoader
 from resolver.logs import LogThrottle
 from resolver.registry import PrefixRegistry
 from storage.api import HandleStore, PrefixRecord, PrefixStatus, Record, StorageUnavailable
+from storage.records import StoredRecord
 
 RC = ResponseCode
 log = logging.getLogger(__name__)
@@ -45,18 +46,31 @@ def http_status(code: int, *, resolution: bool = True) -> int:
     return HTTP_STATUS.get(code, 500)
 
 
-class Resolution(NamedTuple):
-    """The answer to one resolution. ``entry`` tells how long it stays true (for pre-encoded copies).
-
-    A NamedTuple rather than a frozen dataclass: one is built for every answer that is not a hot hit, and a
-    frozen dataclass's ``__init__`` (one ``object.__setattr__`` per field) cost ~1.5 us of a cold request.
-    """
-
+class _Answer(NamedTuple):
     code: ResponseCode
     entry: CacheEntry
-    values: Record = ()
+    chosen: Record | StoredRecord = ()  # a StoredRecord: its public values, whose wire form is ``wire``
     message: str = ""
     referral_handle: str = ""
+    wire: bytes | None = None  # ``protocol.values.encode_values(values)`` when known without encoding
+
+
+class Resolution(_Answer):
+    """The answer to one resolution. ``entry`` tells how long it stays true (for pre-encoded copies).
+
+    ``values`` are the values answered; ``wire``, when not None, is their encoded form already (the usual
+    unfiltered answer from a ``StoredRecord``: a Handle transport splices it, and ``values`` are decoded only
+    if something reads them, as the HTTP JSON does). A NamedTuple rather than a frozen dataclass: one is
+    built for every answer that is not a hot hit, and a frozen dataclass's ``__init__`` (one
+    ``object.__setattr__`` per field) cost ~1.5 us of a cold request.
+    """
+
+    __slots__ = ()
+
+    @property
+    def values(self) -> Record:
+        chosen = self.chosen
+        return chosen if isinstance(chosen, tuple) else _filtered(chosen.values, (), ())
 
 
 def _filtered(values: Record, indexes: Sequence[int], types: Sequence[str]) -> Record:
@@ -144,10 +158,11 @@ class Resolver:
     ) -> Resolution:
         """The answer once the read of ``key``, begun at cache ``generation``, returned ``outcome`` (the
         second half of ``resolve``, for requesters the read calls back instead of awaiting it)."""
-        if isinstance(outcome, StorageUnavailable):
-            _log_unavailable(outcome)
-            return Resolution(RC.ERROR, CacheEntry("", None, 0.0), message=f"storage unavailable: {outcome}")
-        if isinstance(outcome, Exception):
+        if isinstance(outcome, Exception):  # one test on the usual path, a record or None
+            if isinstance(outcome, StorageUnavailable):
+                _log_unavailable(outcome)
+                message = f"storage unavailable: {outcome}"
+                return Resolution(RC.ERROR, CacheEntry("", None, 0.0), message=message)
             raise outcome  # a damaged record or a bug: the transport logs it (STYLE #10)
         if generation == self.cache.generation:
             entry = self.cache.put(key, outcome, now)
@@ -156,9 +171,15 @@ class Resolver:
         return self._record_answer(entry, indexes, types)
 
     def _record_answer(self, entry: CacheEntry, indexes: Sequence[int], types: Sequence[str]) -> Resolution:
-        if entry.values is None:
+        record = entry.record
+        if record is None:
             return Resolution(RC.HANDLE_NOT_FOUND, entry, message="Handle not found")
-        values = _filtered(entry.values, indexes, types)
+        wire = record.wire
+        if wire is not None and not indexes and not types:  # the usual request: public values as stored
+            if record.public_count:
+                return Resolution(RC.SUCCESS, entry, record, "", "", wire)
+            return Resolution(RC.VALUES_NOT_FOUND, entry, message="Values not found")
+        values = _filtered(record.values, indexes, types)
         if not values:
             return Resolution(RC.VALUES_NOT_FOUND, entry, message="Values not found")
         return Resolution(RC.SUCCESS, entry, values)

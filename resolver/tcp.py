@@ -125,16 +125,16 @@ class HandleTcpProtocol(asyncio.Protocol):
                 if access is not None and access.sampled():
                     log_handle_access(access, "tcp", self._client, message, result, started)
             elif result is not None:
-                self._start(result, started)
+                self._start(result, now, started)
         self._pause()
 
-    def _start(self, pending: Pending, started: float) -> None:
+    def _start(self, pending: Pending, now: float, started: float) -> None:
         self.in_flight += 1
         if self.in_flight == 1:
             self.tracker.idle.clear()
         # No task per miss: the batch's read calls back (resolver/loader.py, issue 4).
         reply = partial(self._answer_later, pending, started)
-        self.responder.respond_deferred(pending, self._loop.time(), reply)
+        self.responder.respond_deferred(pending, now, reply)
 
     def _answer_later(self, pending: Pending, started: float, response: bytes | None) -> None:
         try:

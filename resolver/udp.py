@@ -77,7 +77,7 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
         elif result is None:
             return
         elif self.in_flight < self.max_in_flight:
-            self._start(result, addr, started)
+            self._start(result, addr, now, started)
         else:
             self._shed(result, addr, started)
 
@@ -89,12 +89,12 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
             self.stats.rate_limited += 1
             self.stats.finish_message(response, started)
 
-    def _start(self, pending: Pending, addr: Address, started: float) -> None:
+    def _start(self, pending: Pending, addr: Address, now: float, started: float) -> None:
         self.in_flight += 1
         self.drained.clear()
         # No task per miss: the batch's read calls back (resolver/loader.py, issue 4).
         reply = partial(self._answer_later, pending, addr, started)
-        self.responder.respond_deferred(pending, self._loop.time(), reply)
+        self.responder.respond_deferred(pending, now, reply)
 
     def _answer_later(self, pending: Pending, addr: Address, started: float, response: bytes | None) -> None:
         try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from protocol.values import HandleValue
+from storage.records import StoredRecord
 
 Record = tuple[HandleValue, ...]
 
@@ -177,6 +178,8 @@ class StorageObserver(Protocol):
 # What ``HandleStore.read_many_soon`` hands its callback: the records in order (None: no such handle), or the
 # error the read failed with (``StorageUnavailable`` normally).
 ReadDone = Callable[[list[Record | None] | StorageError], None]
+# What ``HandleStore.read_records_soon`` hands its callback: the same, each record as a ``StoredRecord``.
+StoredDone = Callable[[list[StoredRecord | None] | StorageError], None]
 
 
 class HandleStore(Protocol):
@@ -197,6 +200,11 @@ class HandleStore(Protocol):
     def read_many_soon(self, handles: Sequence[str], done: ReadDone) -> None:
         """``read_many`` without a coroutine: ``done`` gets the records or the error, exactly once and always
         later (never inside this call). The resolver's loader calls it once per batch of misses (issue 4)."""
+        ...
+
+    def read_records_soon(self, handles: Sequence[str], done: StoredDone) -> None:
+        """``read_many_soon`` for the resolution path: each record as a ``storage.records.StoredRecord`` (its
+        public values already in wire form, decoded further only on demand). The loader calls this."""
         ...
 
     async def list_handles(self, prefix: str, page: int, page_size: int) -> list[str]: ...

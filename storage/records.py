@@ -8,13 +8,14 @@ cmsgpack would turn bytes into strings), so the script and this module share onl
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import msgpack
 
 from protocol.constants import DEFAULT_PERMISSIONS, DEFAULT_TTL_S, Permission, TTLType
-from protocol.values import HandleValue, ValueReference, new_value
+from protocol.values import HandleValue, ValueReference, new_value, plain_value_wire
 
 if TYPE_CHECKING:
     from protocol.jsonfmt import PlainParts
@@ -151,6 +152,108 @@ def decode_record(raw: bytes) -> tuple[HandleValue, ...]:
         return tuple([memo.get(key) or _remember(*key) for key in zip(pairs, pairs, strict=False)])
     except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
         raise RecordFormatError(f"damaged record: {exc}") from exc
+
+
+# --- The resolution read path (issue 4) ---------------------------------------------------------------
+# A cold-cache miss answers the usual request (no index/type filter) with the record's public values in wire
+# form. ``read_record`` transcodes each stored blob straight to those bytes, memoised per (index, blob) with
+# the two facts the answer needs (PUBLIC_READ, relative TTL), so a miss builds no ``HandleValue``; the values
+# are decoded only when something asks for them (filters, HTTP JSON, writes).
+
+NO_RELATIVE_TTL = 1 << 32  # the TTL fact of an absolute-TTL value: above any u32 relative TTL (§11)
+_PUBLIC_READ = int(Permission.PUBLIC_READ)
+# (index, blob) -> (wire bytes, public, relative TTL or NO_RELATIVE_TTL); bounded like _DECODED.
+_WIRES: dict[tuple[int, bytes], tuple[bytes, bool, int]] = {}
+_EMPTY_WIRE = b"\x00\x00\x00\x00"  # a value count of zero
+_U32 = struct.Struct(">I")
+
+
+class StoredRecord:
+    """One handle's record as the resolver reads it: the wire form of its public values, decoded further only
+    on demand.
+
+    ``wire`` is ``protocol.values.encode_values`` of the record's PUBLIC_READ values in stored order (count
+    first), ``public_count`` how many there are, ``ttl_s`` the smallest relative TTL (``NO_RELATIVE_TTL``
+    when none). A record with a value this fast form does not cover (references, unusual field types, damage
+    that shows only when encoding) has ``wire`` None and ``ttl_s`` None: its users take ``values``, the
+    ``decode_record`` tuple, and answer exactly as they did from it.
+    """
+
+    __slots__ = ("_raw", "_values", "public_count", "ttl_s", "wire")
+
+    def __init__(
+        self, raw: bytes | None, values: tuple[HandleValue, ...] | None, wire: bytes | None = None,
+        public_count: int = 0, ttl_s: int | None = None,
+    ) -> None:
+        self._raw = raw
+        self._values = values
+        self.wire = wire
+        self.public_count = public_count
+        self.ttl_s = ttl_s
+
+    @classmethod
+    def of_values(cls, values: tuple[HandleValue, ...]) -> StoredRecord:
+        """A record given as decoded values (prefix records, tests): no wire form."""
+        return cls(None, values)
+
+    @property
+    def values(self) -> tuple[HandleValue, ...]:
+        """Every value, decoded (``decode_record``), once."""
+        values = self._values
+        if values is None:
+            values = self._values = decode_record(self._raw or b"")
+            self._raw = None  # the values stand for it now
+        return values
+
+
+def read_record(raw: bytes) -> StoredRecord:
+    """``decode_record`` for the resolution path: the same errors (``RecordFormatError``) for the same bytes,
+    but a ``StoredRecord`` whose public values are already wire bytes."""
+    if raw[:1] != _V1:
+        raise RecordFormatError(f"unknown record version {raw[:1]!r}")
+    try:
+        flat = _unpackb(memoryview(raw)[1:], raw=True)
+        if isinstance(flat, dict):  # cmsgpack packs an empty Lua table as a map
+            return StoredRecord(None, (), _EMPTY_WIRE, 0, NO_RELATIVE_TTL)
+        if len(flat) % 2:
+            raise ValueError("odd number of index/blob items")
+        pairs = iter(flat)
+        memo = _WIRES
+        facts = [memo.get(key) or _transcode(*key) for key in zip(pairs, pairs, strict=False)]
+    except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
+        raise RecordFormatError(f"damaged record: {exc}") from exc
+    if not facts:
+        return StoredRecord(None, (), _EMPTY_WIRE, 0, NO_RELATIVE_TTL)
+    if None in facts:  # a value only the full decode speaks for: it also raises what decode_record raises
+        return StoredRecord(None, decode_record(raw))
+    # Transposed in C: the wires, PUBLIC_READ flags and TTLs of the values, each as a tuple.
+    wires, public, ttls = zip(*cast("list[tuple[bytes, bool, int]]", facts), strict=False)
+    if not all(public):
+        wires = tuple(wire for wire, keep in zip(wires, public, strict=True) if keep)
+    count = len(wires)
+    return StoredRecord(raw, None, _U32.pack(count) + b"".join(wires), count, min(ttls))
+
+
+def _transcode(index: int, blob: bytes) -> tuple[bytes, bool, int] | None:
+    """The facts of one stored value (see ``_WIRES``), or None for a value with references, odd field types
+    or fields too wide for the wire: those take the full decode (and any error is its to raise)."""
+    try:
+        fields = _unpackb(blob, raw=False, use_list=False)
+        count = len(fields)
+        if count < len(_DEFAULTS):
+            fields += _DEFAULTS[count:]
+        type_, data, ttl, ttl_type, perms, timestamp, refs = fields
+        if refs or ttl_type not in _TTL_TYPES or type(index) is not int:
+            return None
+        # struct refuses what is not an int of the wire's width; bytes.join what is not bytes.
+        wire = plain_value_wire(index, type_, data, ttl, ttl_type, perms, timestamp)
+    except (ValueError, TypeError, AttributeError, struct.error, msgpack.UnpackException):
+        return None
+    fact = (wire, bool(perms & _PUBLIC_READ), ttl if ttl_type == _RELATIVE else NO_RELATIVE_TTL)
+    if len(_WIRES) >= _DECODED_MAX:
+        _WIRES.clear()
+    _WIRES[(index, blob)] = fact
+    return fact
 
 
 def encode_indexes(indexes: Sequence[int]) -> bytes:

@@ -32,6 +32,7 @@ from storage.api import (
     StorageError,
     StorageObserver,
     StorageUnavailable,
+    StoredDone,
     TxnDecide,
     TxnView,
     ValueAlreadyExists,
@@ -50,6 +51,7 @@ from storage.embedded import EmbeddedRedis
 from storage.fastread import Done as FastDone
 from storage.fastread import FastReader, RawValues, endpoint_of
 from storage.feed import append_audit_entry, entry_from_stream, publish_change
+from storage.records import StoredRecord
 from storage.scan import PrefixScanner
 from storage.txn import run_transaction
 
@@ -127,6 +129,9 @@ class RedisStore:
         return await waiter
 
     def read_many_soon(self, handles: Sequence[str], done: ReadDone) -> None:
+        self.read_records_soon(handles, functools.partial(_values_of, done))
+
+    def read_records_soon(self, handles: Sequence[str], done: StoredDone) -> None:
         buckets = self.buckets
         bucket_keys = [keys.record_key(handle, buckets) for handle in handles]
         fields = [keys.record_field(handle) for handle in handles]
@@ -400,15 +405,28 @@ async def _wait(event: asyncio.Event, timeout_s: float) -> None:
         return
 
 
-def _records(raws: RawValues | Exception) -> list[Record | None] | StorageError:
-    """Decode a batch's raw values, or pass on its failure as the StorageError it is."""
+def _records(raws: RawValues | Exception) -> list[StoredRecord | None] | StorageError:
+    """Read a batch's raw values, or pass on its failure as the StorageError it is."""
     if isinstance(raws, Exception):
         return raws if isinstance(raws, StorageError) else unavailable(raws)
     try:
-        decode = records.decode_record
-        return [None if raw is None else decode(raw) for raw in raws]
+        read = records.read_record
+        return [None if raw is None else read(raw) for raw in raws]
     except records.RecordFormatError as exc:
         return StorageError(str(exc))
+
+
+def _values_of(done: ReadDone, outcome: list[StoredRecord | None] | StorageError) -> None:
+    """``read_many_soon``'s outcome from ``read_records_soon``'s: the records as decoded values."""
+    if isinstance(outcome, StorageError):
+        done(outcome)
+        return
+    try:
+        got = [None if record is None else record.values for record in outcome]
+    except records.RecordFormatError as exc:  # cannot happen after read_record, but never lose the outcome
+        done(StorageError(str(exc)))
+        return
+    done(got)
 
 
 def _settle(waiter: asyncio.Future[list[Record | None]], outcome: list[Record | None] | StorageError) -> None:

@@ -11,6 +11,7 @@ from resolver.demo_data import DEMO_PREFIX, load_demo
 from resolver.loader import Outcome, RecordLoader
 from storage import open_store
 from storage.api import StorageConfig, StorageUnavailable
+from storage.records import StoredRecord
 from tests.conftest import RedisProcess
 
 
@@ -30,7 +31,7 @@ async def test_concurrent_misses_cost_one_read_each(redis_url: str) -> None:
         hot = f"{DEMO_PREFIX}/demo-url"
         cold = [f"{DEMO_PREFIX}/none-{i}" for i in range(150)]
         results = await asyncio.gather(*[loader.load(hot) for _ in range(50)], *map(loader.load, cold))
-        assert all(r is not None and r[0].type == "URL" for r in results[:50])
+        assert all(r is not None and r.values[0].type == "URL" for r in results[:50])
         assert all(r is None for r in results[50:])
         assert hget_calls(redis_url) == 1 + len(cold)
         await loader.aclose()
@@ -48,7 +49,7 @@ async def test_a_cancelled_requester_does_not_cancel_the_shared_read(redis_url: 
         await asyncio.sleep(0)  # both wait on the one queued read
         first.cancel()
         record = await second
-        assert record is not None and record[0].type == "DESC"
+        assert record is not None and record.values[0].type == "DESC"
         assert first.cancelled()
     finally:
         await store.aclose()
@@ -86,7 +87,7 @@ async def test_submitted_requesters_share_one_read_and_each_hears_once(redis_url
         await asyncio.wait_for(heard.done.wait(), 30)
         assert all(len(heard.outcomes[n]) == 1 for n in range(len(keys)))
         found = [heard.outcomes[n][0] for n in range(30)]
-        assert all(isinstance(r, tuple) and r[0].type == "URL" for r in found)
+        assert all(isinstance(r, StoredRecord) and r.values[0].type == "URL" for r in found)
         assert all(heard.outcomes[n] == [None] for n in range(30, len(keys)))
         assert hget_calls(redis_url) == 1 + 20  # one read per identifier, in batches of at most 8
         await loader.aclose()
@@ -177,3 +178,4 @@ async def test_a_batch_waits_while_it_grows_within_the_window(redis_url: str) ->
             await loader.aclose()
     finally:
         await store.aclose()
+

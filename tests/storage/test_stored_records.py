@@ -1,0 +1,144 @@
+"""``records.read_record`` (the resolution read path) against ``decode_record`` and the general wire encoder:
+the same values, the same errors, and wire bytes equal to encoding the public values (issue 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocol.constants import Permission, TTLType
+from protocol.filtering import public_only
+from protocol.values import HandleValue, ValueReference, push_value
+from protocol.wire import Writer
+from resolver.cache import record_ttl_s, stored_ttl_s
+from storage import records
+
+values = st.builds(
+    HandleValue,
+    index=st.integers(0, 2**32 - 1),
+    type=st.text(max_size=20),
+    data=st.binary(max_size=300),
+    ttl=st.integers(-(2**31), 2**33),
+    ttl_type=st.sampled_from(list(TTLType)),
+    permissions=st.integers(0, 15).map(Permission),
+    timestamp=st.integers(0, 2**32 - 1),
+    references=st.lists(
+        st.builds(ValueReference, st.text(max_size=30), st.integers(0, 2**31 - 1)), max_size=2
+    ).map(tuple),
+)
+MAX_TTLS = (0.5, 300.0, 86_400.0, 1e12)
+
+
+def general_wire(items: list[HandleValue]) -> bytes:
+    """Value count + values, written one by one by the general codec (no memo, no transcoding)."""
+    writer = Writer()
+    writer.u32(len(items))
+    for value in items:
+        push_value(writer, value)
+    return writer.getvalue()
+
+
+def fits_the_wire(value: HandleValue) -> bool:
+    return 0 <= value.ttl < 2**32 and not value.references
+
+
+def assert_same_as_full_decode(items: list[HandleValue]) -> None:
+    raw = records.encode_record(items)
+    stored = records.read_record(raw)
+    assert stored.values == records.decode_record(raw) == tuple(items)
+    if all(fits_the_wire(v) for v in items):
+        assert stored.wire is not None  # the fast form covers every plain value
+    if stored.wire is None:
+        return
+    public = list(public_only(items))
+    assert stored.wire == general_wire(public)
+    assert stored.public_count == len(public)
+    assert stored.ttl_s is not None
+    for max_ttl_s in MAX_TTLS:
+        assert stored_ttl_s(stored.ttl_s, max_ttl_s) == record_ttl_s(tuple(items), max_ttl_s)
+
+
+@given(st.lists(values, max_size=8))
+def test_read_record_agrees_with_decode_and_the_wire_encoder(items: list[HandleValue]) -> None:
+    assert_same_as_full_decode(items)
+
+
+def test_a_read_twice_is_answered_from_the_memo_with_the_same_bytes() -> None:
+    items = [HandleValue(1, "URL", b"https://example.cn/a"), HandleValue(100, "HS_ADMIN", b"\x0f\xff")]
+    raw = records.encode_record(items)
+    first, second = records.read_record(raw), records.read_record(raw)
+    assert first.wire == second.wire == general_wire(items)
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [],
+        [HandleValue(1, "URL", b"u", permissions=Permission.ADMIN_READ)],  # nothing public
+        [HandleValue(1, "URL", b"u"), HandleValue(2, "SECRET", b"s", permissions=Permission.ADMIN_READ)],
+        [HandleValue(1, "URL", b"u", ttl=1_900_000_000, ttl_type=TTLType.ABSOLUTE), HandleValue(2, "T", b"")],
+        [HandleValue(1, "URL", b"u", ttl=60), HandleValue(2, "T", b"", ttl=30, ttl_type=TTLType.ABSOLUTE)],
+        [HandleValue(1, "HS_VLIST", b"", references=(ValueReference("88.1/x", 300),))],
+        [HandleValue(1, "URL", b"u", ttl=-5)],  # no wire form: encoding it fails as it always did
+        [HandleValue(1, "\u4e2d\u6587", "\u4e2d".encode(), timestamp=2**32 - 1)],
+    ],
+)
+def test_records_of_every_shape(items: list[HandleValue]) -> None:
+    assert_same_as_full_decode(items)
+
+
+def test_empty_lua_table_reads_as_an_empty_record() -> None:
+    stored = records.read_record(b"\x01\x80")  # cmsgpack packs an empty table as a map
+    assert stored.values == () and stored.wire == b"\x00\x00\x00\x00" and stored.public_count == 0
+
+
+def record_of(*pairs: Any) -> bytes:
+    packed: bytes = msgpack.packb(list(pairs), use_bin_type=False)
+    return b"\x01" + packed
+
+
+def blob(*fields: Any) -> bytes:
+    packed: bytes = msgpack.packb(list(fields), use_bin_type=True)
+    return packed
+
+
+DAMAGED = [
+    b"",
+    b"\x02\x90",
+    b"\x01\xc1",
+    b"\x01\x92\x01",
+    b"\x01\x92\x01\xa1x",
+    record_of(1, blob("URL", "text, not bytes")),
+    record_of(1, blob("URL", b"u", 60, 0, 14, 0, [["88.1/x"]])),  # a reference without its index
+    record_of([1], blob("URL", b"u")),  # an index that is not a number
+    record_of(1, blob("URL", b"u", 60, 0, 14, 0, [], "extra")),
+]
+ODD_BUT_READABLE = [
+    record_of(1, blob("URL", b"u", 60, 7)),  # an unknown TTL type (kept, as the full decode keeps it)
+    record_of(1, blob("URL", b"u", 60, 0, 302)),  # public, but permissions wider than the wire's byte
+    record_of(b"7", blob("URL", b"u")),  # an index stored as text (Lua re-packs): int(b"7")
+    record_of(1, blob("URL", b"u", 60, 0, 300)),  # permissions wider than the wire's byte
+    record_of(1, blob("URL", b"u", 2**40)),  # a TTL wider than the wire's u32
+    record_of(1, blob("URL", b"u", 60, 1)),  # absolute TTL
+]
+
+
+@pytest.mark.parametrize("raw", DAMAGED)
+def test_damaged_records_fail_alike(raw: bytes) -> None:
+    with pytest.raises(records.RecordFormatError):
+        records.decode_record(raw)
+    with pytest.raises(records.RecordFormatError):
+        records.read_record(raw)
+
+
+@pytest.mark.parametrize("raw", ODD_BUT_READABLE)
+def test_odd_records_read_alike(raw: bytes) -> None:
+    stored = records.read_record(raw)
+    decoded = records.decode_record(raw)
+    assert stored.values == decoded
+    if stored.wire is not None:  # else the resolver answers from ``values``, as it did before the fast form
+        assert stored.wire == general_wire(list(public_only(decoded)))
