@@ -145,6 +145,8 @@ class Settings:
     shutdown_deadline_s: how long SIGTERM waits for in-flight requests before cancelling them.
     token_ttl_s: lifetime of admin API bearer tokens (one day).
     metrics_enabled: count and serve /metrics (False: the hot path counts nothing; /healthz, /readyz stay).
+    http_fast_lane: answer REST reads and proxy hits on the public HTTP listener without aiohttp
+        (resolver/http/fastlane.py); off with TLS.
     storage: how to reach Redis (``redis_url`` None = the embedded redis-server in ``data_dir``).
     """
 
@@ -152,6 +154,7 @@ class Settings:
     shutdown_deadline_s: float = 10.0
     token_ttl_s: int = 86_400
     metrics_enabled: bool = True
+    http_fast_lane: bool = True  # issue 4: the public plain-HTTP listener answers reads on a raw protocol
     node_key_file: Path | None = None  # admin work: the SNMS v1 seal key; None = <data_dir>/node.key
     storage: StorageConfig = field(default_factory=StorageConfig)
     listen: ListenSettings = ListenSettings()
@@ -228,6 +231,7 @@ FIELDS: dict[str, _Field] = {
     "log_format": _Field(("log", "format"), _log_format, "text or json"),
     "access_log_sample": _Field(("log", "access_log_sample"), _fraction, "fraction of requests logged"),
     "metrics_enabled": _Field(("metrics_enabled",), parse_bool, "count and serve /metrics (true/false)"),
+    "http_fast_lane": _Field(("http_fast_lane",), parse_bool, "HTTP reads on the fast lane (true/false)"),
     "resolutions_per_s": _Field(("rate", "resolutions_per_s"), float, "per-client resolution rate"),
     "writes_per_s": _Field(("rate", "writes_per_s"), float, "per-client write rate"),
     "rate_burst": _Field(("rate", "burst"), int, "rate limit burst"),

@@ -26,6 +26,7 @@ from resolver.gctune import YoungOnlyCollector
 from resolver.handler import HandleResponder
 from resolver.http.app import build_app
 from resolver.http.conn_guard import GuardedSockSite, connection_limits
+from resolver.http.fastlane import FastLane, open_public_site
 from resolver.http.front import open_front_door
 from resolver.http.tls import server_ssl_context
 from resolver.http.write_ctx import node_rate
@@ -113,6 +114,7 @@ class _Servers:
         self.runner: web.AppRunner | None = None
         self.admin_runner: web.AppRunner | None = None
         self.ops_runner: web.AppRunner | None = None  # ops work: the --metrics-listen app
+        self.lane: FastLane | None = None  # issue 4: the public listener's HTTP fast lane (None: off)
         self.tracker = ConnectionTracker()
 
     def levels(self, cache: ResolutionCache) -> Levels:
@@ -124,7 +126,8 @@ class _Servers:
             stats.tcp.inflight = sum(c.in_flight for c in conns)
             stats.udp.inflight = self.udp.in_flight if self.udp is not None else 0
             server = self.runner.server if self.runner is not None else None
-            stats.http.connections = len(server.connections) if server is not None else 0
+            lane = len(self.lane.connections) if self.lane is not None else 0
+            stats.http.connections = lane + (len(server.connections) if server is not None else 0)
             stats.cache_entries = len(cache)
 
         return copy
@@ -169,7 +172,10 @@ async def _start_servers(
     # Admin work: HTTPS when tls_cert/tls_key are set, and the admin API on its own listener if configured.
     tls = server_ssl_context(settings)
     guard = connection_limits(settings)  # admin work: connection cap and header timeout (slowloris)
-    await GuardedSockSite(out.runner, sockets.http, guard, ssl_context=tls).start()
+    out.lane = await open_public_site(  # issue 4: reads answered on the HTTP fast lane (plain HTTP only)
+        out.runner, sockets.http, guard, limits.http_keepalive_timeout_s, fast_lane=settings.http_fast_lane,
+        ssl_context=tls,
+    )
     if sockets.admin is not None:
         admin_app = build_admin_app(settings, resolver.store)
         obs.count_requests(admin_app)  # ops work: writes and rate limiting on the admin listener too
@@ -187,12 +193,16 @@ async def _start_servers(
 
 
 async def _stop_servers(servers: _Servers, deadline_s: float) -> None:
-    """Stop accepting, drain in-flight Handle requests within the deadline, then close everything."""
+    """Stop accepting, drain in-flight Handle and fast-lane requests within the deadline, then close
+    everything."""
     if servers.tcp is not None:
         servers.tcp.close()  # no new connections; open ones keep being served while they drain
     waits = [servers.tracker.idle.wait()]
     if servers.udp is not None:
         waits.append(servers.udp.drained.wait())
+    if servers.lane is not None:  # HTTP fast lane: answer what is in flight, close idle connections
+        servers.lane.begin_close()
+        waits.append(servers.lane.idle.wait())
     try:
         await asyncio.wait_for(asyncio.gather(*waits), deadline_s)
     except TimeoutError:
@@ -201,6 +211,8 @@ async def _stop_servers(servers: _Servers, deadline_s: float) -> None:
         conn.close()
     if servers.udp_transport is not None:
         servers.udp_transport.close()
+    if servers.lane is not None:
+        servers.lane.abort()  # past the deadline only: the wait above saw every lane connection go
     if servers.runner is not None:
         await servers.runner.cleanup()  # aiohttp's own graceful stop, bounded by shutdown_timeout
     if servers.admin_runner is not None:

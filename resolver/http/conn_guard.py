@@ -18,6 +18,7 @@ if a release changes them.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,12 +92,21 @@ class GuardedHandler(RequestHandler):
             self._header_timer = None
 
 
-class GuardedSockSite(web.SockSite):
-    """``web.SockSite`` whose connections are ``GuardedHandler``s."""
+# Given the listener's ``GuardedHandler`` factory, the protocol factory that serves connections first (the
+# HTTP fast lane, resolver/http/fastlane.py, which hands connections it does not answer to such a handler).
+FrontProtocol = Callable[[Callable[[], GuardedHandler]], Callable[[], asyncio.Protocol]]
 
-    def __init__(self, runner: web.BaseRunner, sock: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
+
+class GuardedSockSite(web.SockSite):
+    """``web.SockSite`` whose connections are ``GuardedHandler``s (or ``front``'s protocol, when given)."""
+
+    def __init__(
+        self, runner: web.BaseRunner, sock: Any, limits: ConnectionLimits, *,
+        front: FrontProtocol | None = None, **kwargs: Any,
+    ) -> None:
         super().__init__(runner, sock, **kwargs)
         self._limits = limits
+        self._front = front
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with its runner (what SockSite.start does first)
@@ -109,6 +119,7 @@ class GuardedSockSite(web.SockSite):
         def make() -> GuardedHandler:
             return GuardedHandler(server, self._limits, loop=loop, **options)
 
+        factory: Callable[[], asyncio.Protocol] = make if self._front is None else self._front(make)
         self._server = await loop.create_server(
-            make, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog
+            factory, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog
         )

@@ -11,6 +11,10 @@ method and the path alone, so a key found here proves which route the app would 
 checks run here in its order: a REST read with ``Authorization`` goes to the app (owner reads,
 resolver/http/read_guard.py), and the per-client rate limit is charged once, here, and its outcome handed
 on (``read_guard.CHARGED``) when the app answers after all (a refusal, or a copy that went stale).
+
+On the worker's plain-HTTP listener the fast lane (resolver/http/fastlane.py) answers these reads before
+aiohttp even parses them; the front door answers them on TLS listeners, with ``http_fast_lane`` off, and on
+connections the lane handed to aiohttp.
 """
 
 from __future__ import annotations

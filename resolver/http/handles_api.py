@@ -61,7 +61,7 @@ async def get_handle(request: web.Request) -> web.Response:
         owned = await owner_read(request)
         if owned is not None:
             return owned
-    answered = await answer_cached(request, rest_key(request), _rest_answer, started)
+    answered = await answer_cached(request, rest_key(request), rest_payload, started)
     if isinstance(answered, web.Response):
         return answered
     return json_response(*answered)
@@ -73,7 +73,8 @@ def rest_key(request: web.BaseRequest) -> str:
     return "A" + request.raw_path
 
 
-def _rest_answer(text: str, answer: Resolution, pretty: bool) -> tuple[bytes, int]:
+def rest_payload(text: str, answer: Resolution, pretty: bool) -> tuple[bytes, int]:
+    """The route's (payload, status) of a resolution; the fast lane (resolver/http/lane_rest.py) uses it."""
     return dump_json(resolution_json(text, answer), pretty), http_status(answer.code)
 
 

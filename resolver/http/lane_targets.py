@@ -1,0 +1,61 @@
+"""How the fast lane reads a request target the way aiohttp's router does, without a request object.
+
+aiohttp builds ``request.rel_url`` with ``URL.build(path=..., query_string=..., encoded=True)`` (its HTTP
+parser, origin-form), routes on ``rel_url.path_safe`` with each route's compiled pattern (``fullmatch``),
+and unquotes a match with ``_unquote_path_safe``; ``request.query`` is ``rel_url.query``. The same steps
+here give the same ``match_info["handle"]`` and query (yarl is aiohttp's own URL library). Only misses,
+refusals, sampled access lines and proxy queries pay for it: a kept answer needs the raw target alone.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from multidict import MultiDictProxy
+from yarl import URL
+
+REST_PREFIX: Final = "/api/handles/"
+REST_ROUTE: Final = re.compile(r"/api/handles/(?P<handle>.+)")  # handles_api.setup's, as aiohttp compiles it
+PROXY_ROUTE: Final = re.compile(r"/(?P<handle>.+)")  # proxy.setup's
+
+
+class Handover:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "HANDOVER"
+
+
+HANDOVER: Final = Handover()
+
+
+def decode_target(
+    target: str, route: re.Pattern[str] = REST_ROUTE
+) -> tuple[str, MultiDictProxy[str]] | None:
+    """``route``'s ``match_info["handle"]`` and ``request.query`` (None: the route does not match)."""
+    path, _, query = target.partition("?")
+    url = URL.build(path=path, query_string=query, encoded=True)
+    match = route.fullmatch(url.path_safe)
+    if match is None:
+        return None
+    text = match.group("handle")
+    if "%" in text:  # aiohttp's _unquote_path_safe
+        text = text.replace("%2F", "/").replace("%25", "%")
+    return text, url.query
+
+
+def flag(query: MultiDictProxy[str], name: str) -> bool:
+    raw = query.get(name)  # answers.flag
+    return raw is not None and raw.lower() not in ("false", "0", "no")
+
+
+def proxy_kind(accept: str, target: str) -> str:
+    """``proxy._kind``: the query is decoded (yarl) only when there is one."""
+    if "application/json" in accept and "text/html" not in accept:
+        return "J"
+    path, mark, query = target.partition("?")
+    if not mark:
+        return "R"
+    url = URL.build(path=path, query_string=query, encoded=True)
+    return "H" if "noredirect" in url.query else "R"

@@ -1,0 +1,157 @@
+"""What the route, the front door and the connection guard do still holds on the fast lane: idle and header
+timeouts, the connection cap, long pipelines (reading pauses while a miss is read), the sampled access log,
+the connection gauge, and the graceful stop with a miss in flight (Redis paused: the read must wait)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from aiohttp import web
+
+from resolver.demo_data import DEMO_PREFIX
+from resolver.http.conn_guard import REFUSAL, ConnectionLimits
+from resolver.http.fastlane import open_public_site
+from resolver.logs import ACCESS_LOGGER, AccessLog
+from resolver.settings import LimitSettings, Settings
+from tests.conftest import RedisProcess
+from tests.resolver.fastlane_rig import (
+    HOST,
+    READ_TIMEOUT_S,
+    URL_HANDLE,
+    exchange,
+    get,
+    read_response,
+    serving_pair,
+)
+
+REST = f"/api/handles/{URL_HANDLE}"
+
+
+def _limits(**changes: Any) -> Settings:
+    return Settings(limits=replace(LimitSettings(), **changes))
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    """Poll in-process state the lane changes from its callbacks; bounded by READ_TIMEOUT_S."""
+    deadline = time.monotonic() + READ_TIMEOUT_S
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_an_idle_connection_is_closed_after_keepalive(redis_url: str, tmp_path: Path) -> None:
+    async with serving_pair(redis_url, tmp_path, _limits(http_keepalive_timeout_s=0.2)) as (on, _):
+        reader, writer = await asyncio.open_connection(HOST, on.port)
+        writer.write(get(REST))
+        assert (await read_response(reader, "GET")).startswith(b"HTTP/1.1 200 OK")
+        assert await asyncio.wait_for(reader.read(), READ_TIMEOUT_S) == b""  # closed by the node
+        writer.close()
+        assert on.lane is not None
+        await _until(lambda: not on.lane.connections if on.lane else False)
+        assert on.lane.handed_over == 0
+
+
+async def test_a_slow_head_is_cut_off(redis_url: str, tmp_path: Path) -> None:
+    async with serving_pair(redis_url, tmp_path, _limits(http_header_timeout_s=0.2)) as (on, _):
+        reader, writer = await asyncio.open_connection(HOST, on.port)
+        writer.write(get(REST) + b"GET /api/handles/x HTTP/1.1\r\nHost")  # one answer, then a stall
+        assert (await read_response(reader, "GET")).startswith(b"HTTP/1.1 200 OK")
+        assert await asyncio.wait_for(reader.read(), READ_TIMEOUT_S) == b""
+        writer.close()
+
+
+async def test_the_connection_cap_counts_both_sides(redis_url: str, tmp_path: Path) -> None:
+    async with serving_pair(redis_url, tmp_path, _limits(http_max_connections=2)) as (on, _):
+        assert on.lane is not None
+        kept = [await asyncio.open_connection(HOST, on.port) for _ in range(2)]
+        kept[0][1].write(get(REST))  # stays on the lane
+        kept[1][1].write(get("/api/prefixes"))  # handed to aiohttp
+        for reader, _ in kept:
+            assert (await read_response(reader, "GET")).startswith(b"HTTP/1.1 200 OK")
+        assert len(on.lane.connections) == 1 and len(on.lane.server.connections) == 1
+        reader, writer = await asyncio.open_connection(HOST, on.port)
+        assert await asyncio.wait_for(reader.read(), READ_TIMEOUT_S) == REFUSAL
+        for _, kept_writer in [*kept, (reader, writer)]:
+            kept_writer.close()
+
+
+async def test_a_long_pipeline_of_misses_is_answered_in_order(redis_url: str, tmp_path: Path) -> None:
+    # Over 64 KiB of requests behind misses: the lane pauses reading while a miss is read, then resumes.
+    requests = [get(f"/api/handles/{DEMO_PREFIX}/cold-{i}", "X-Pad: " + "p" * 200) for i in range(300)]
+    requests += [get(REST)] * 50
+    data = b"".join(requests)
+    assert len(data) > 65_536
+    methods = ["GET"] * len(requests)
+    async with serving_pair(redis_url, tmp_path) as (on, off):
+        assert await exchange(on.port, data, methods) == await exchange(off.port, data, methods)
+        assert on.stats.http.codes == off.stats.http.codes == {100: 300, 1: 50}
+        assert on.lane is not None and on.lane.handed_over == 0
+
+
+async def test_sampled_access_lines_name_the_routed_handle(
+    redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    targets = [f"/api/handles/{DEMO_PREFIX}/%E4%BA%A7%E5%93%81-001", f"/{URL_HANDLE}", REST + "?pretty"]
+    async with serving_pair(redis_url, tmp_path, access=AccessLog(1.0)) as (on, off):
+        logged = []
+        for port in (on.port, off.port):
+            caplog.clear()
+            for target in targets:
+                for _ in range(2):
+                    await exchange(port, get(target), ["GET"])
+            logged.append([(getattr(r, "handle", None), getattr(r, "code", None))
+                           for r in caplog.records if r.name == ACCESS_LOGGER])
+
+    assert logged[0] == logged[1]
+    assert [handle for handle, _ in logged[0]][:2] == [f"{DEMO_PREFIX}/产品-001"] * 2
+
+
+async def test_graceful_stop_answers_the_miss_in_flight(
+    redis_launcher: Callable[..., RedisProcess], tmp_path: Path
+) -> None:
+    server = redis_launcher()
+    async with serving_pair(server.url, tmp_path) as (on, _):
+        assert on.lane is not None
+        idle_reader, idle_writer = await asyncio.open_connection(HOST, on.port)
+        idle_writer.write(get(REST))
+        await read_response(idle_reader, "GET")  # an idle keep-alive connection: closed at the stop
+        with redis.Redis.from_url(server.url) as client:
+            client.execute_command("CLIENT", "PAUSE", "500")  # reads wait: the miss below stays in flight
+        reader, writer = await asyncio.open_connection(HOST, on.port)
+        writer.write(get(f"/api/handles/{DEMO_PREFIX}/demo-text"))
+        await _until(lambda: on.stats.http.inflight == 1)
+        closing = asyncio.ensure_future(on.lane.aclose(READ_TIMEOUT_S))
+        assert await asyncio.wait_for(idle_reader.read(), READ_TIMEOUT_S) == b""
+        answer = await read_response(reader, "GET")
+        assert answer.startswith(b"HTTP/1.1 200 OK") and b"\r\nConnection: close\r\n" in answer
+        assert await asyncio.wait_for(reader.read(), READ_TIMEOUT_S) == b""
+        await closing
+        assert not on.lane.connections and on.stats.http.inflight == 0
+        late_reader, late_writer = await asyncio.open_connection(HOST, on.port)
+        assert await asyncio.wait_for(late_reader.read(), READ_TIMEOUT_S) == REFUSAL  # new ones refused
+        for w in (idle_writer, writer, late_writer):
+            w.close()
+
+
+
+async def test_a_tls_listener_has_no_lane() -> None:
+    runner = web.AppRunner(web.Application(), handle_signals=False)
+    await runner.setup()
+    try:
+        sock = socket.create_server((HOST, 0))
+        sock.setblocking(False)
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        assert await open_public_site(runner, sock, ConnectionLimits(), 15.0, ssl_context=tls) is None
+    finally:
+        await runner.cleanup()
