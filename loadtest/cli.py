@@ -31,6 +31,9 @@ def _add_run_flags(p: argparse.ArgumentParser, *, rate: bool = True) -> None:
     p.add_argument("--prefix", default="88.100.1")
     p.add_argument("--miss-ratio", type=float, default=0.0, help="share of requests for absent identifiers")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds before a request counts as timed out")
+    p.add_argument("--seed", type=int, default=1,
+                   help="key sequence (default 1): runs with one seed ask for the same identifiers, so a "
+                        "second cold-cache run finds the first one's keys cached; give each its own")
     p.add_argument("--report", type=Path, help="directory for JSON, HTML and PNG reports")
 
 
@@ -38,7 +41,7 @@ def run_spec(args: argparse.Namespace, rate: float, duration_s: float,
              profile: tuple[float, ...] = (1.0,)) -> RunSpec:
     keys = KeySpec.parse(args.keys, count=args.key_count, prefix=args.prefix, miss_ratio=args.miss_ratio)
     return RunSpec(args.target, rate, duration_s, profile=profile, keys=keys, connections=args.connections,
-                   processes=args.processes, timeout_s=args.timeout)
+                   processes=args.processes, timeout_s=args.timeout, seed=args.seed)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -82,3 +82,18 @@ def test_the_bench_command_runs_as_many_half_runs_as_the_bench_does_by_default()
     from loadtest.cli import build_parser
 
     assert build_parser().parse_args(["bench"]).half_runs == HALF_RUNS
+
+
+def test_each_seed_asks_for_its_own_identifiers() -> None:
+    from loadtest.cli import build_parser, run_spec
+    from loadtest.workloads import KeyDrawer
+
+    def drawn(*flags: str) -> list[int]:
+        args = build_parser().parse_args(["run", "--target", "udp://127.0.0.1:9", "--rate", "1",
+                                          "--keys", "uniform", *flags])
+        spec = run_spec(args, args.rate, args.duration)
+        drawer = KeyDrawer(spec.keys, seed=spec.seed)
+        return [drawer.draw_index() for _ in range(50)]
+
+    assert drawn() == drawn("--seed", "1")  # the default is seed 1, as before the flag existed
+    assert drawn("--seed", "7") != drawn()
