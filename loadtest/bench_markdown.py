@@ -246,8 +246,8 @@ def setup_text(report: BenchReport) -> str:
         "keys; warm-cache scenarios run after a warm-up. "
         f"Latencies: {runs} runs of {report.half_s or report.scenario_s:g}s each at half that maximum, in "
         "rounds across the rows (round i holds run i of every row, so a noisy minute lands on one run of "
-        "several rows, not on every run of one), every one with fresh keys, a warm-cache row's after a short "
-        "top-up warm-up; the row shows the run with the "
+        "several rows, not on every run of one), every one with fresh keys; the cold rows run on a node of "
+        "their own, so their keys never evict the warm rows' cache; the row shows the run with the "
         "median p99, and the range of the p99 over all of them (the machine's own spread: compare the "
         "baselines' ranges). The 300,000,000/day target averages "
         f"{TARGET_PER_DAY / 86_400:,.0f}/s.")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.bench import (
+    COLD_NODE,
     HALF_RUNS,
     PEAK_STEPS,
     REDIS_CPUS,
@@ -180,6 +181,13 @@ def test_stolen_time_is_read_for_this_machines_cpus() -> None:
     assert cpu_stolen_s({10_000}) == 0.0  # no such CPU
 
 
+def test_the_cold_rows_never_share_a_node_with_the_warm_rows() -> None:
+    cold = {s.server for s in SCENARIOS if s.keys == "uniform" and s.server.startswith("node")}
+    warm = {s.server for s in SCENARIOS if s.keys.startswith("zipf") and s.server.startswith("node")}
+    assert cold == {COLD_NODE}
+    assert COLD_NODE not in warm
+
+
 def test_the_half_runs_go_in_rounds_across_the_scenarios() -> None:
     order = half_run_order(SCENARIOS[:3], 2)
     assert [(s.name, i) for s, i in order] == [(s.name, i) for i in range(2) for s in SCENARIOS[:3]]
@@ -187,6 +195,5 @@ def test_the_half_runs_go_in_rounds_across_the_scenarios() -> None:
 
 def test_no_two_runs_of_a_bench_draw_the_same_keys() -> None:
     runs = range(max(HALF_RUNS, PEAK_STEPS + 1))
-    assert "top-up" in SEEDS  # a warm row's top-ups before its half runs draw keys of their own too
     seeds = [seed_of(s, phase, i) for s in SCENARIOS for phase in SEEDS for i in runs]
     assert len(seeds) == len(set(seeds))
