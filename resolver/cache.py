@@ -161,13 +161,22 @@ class ResolutionCache:
         return entry
 
     def lookup_hot(self, key: bytes | str, now: float) -> HotResponse | None:
-        """The pre-encoded response for an identical earlier request, if still fresh. The hot path."""
+        """The pre-encoded response for an identical earlier request, if still fresh. The hot path.
+
+        A hit counts as a use of the answer and of its entry (both move to the young end of their shards):
+        otherwise both maps would drop the most asked-for identifiers first under a sweep of cold ones,
+        the hot map in insertion order and the entry map because hot hits never reach ``get``.
+        """
         shard = self.hot.shard(key)
         hot = shard.get(key)
         if hot is None:
             return None
-        if hot.entry.alive and now < hot.entry.expires_at:
+        entry = hot.entry
+        if entry.alive and now < entry.expires_at:
             self.stats.hot_hits += 1
+            shard.move_to_end(key)
+            if entry.key:  # registry answers have no entry in the map
+                self._entries.shard(entry.key).move_to_end(entry.key)
             return hot
         del shard[key]
         return None

@@ -87,6 +87,27 @@ def test_hot_map_is_bounded() -> None:
     assert cache.lookup_hot((99).to_bytes(2, "big"), 1.0) is not None
 
 
+def test_an_answer_still_asked_for_outlives_a_sweep_of_cold_identifiers() -> None:
+    cache = ResolutionCache(5_000, 300.0, 5.0)  # both maps sharded (4 and 8 shards)
+    popular = cache.put("88.1/popular", (URL,), 0.0)
+    cache.store_hot(b"popular-request", popular, b"response")
+    for i in range(20_000):  # a crawler: every identifier once, each answer kept
+        cold = cache.put(f"88.1/{i}", (URL,), 0.0)
+        cache.store_hot(f"request-{i}".encode(), cold, b"r")
+        if i % 500 == 0:  # meanwhile the popular one is asked for again and again, from the hot map only
+            assert cache.lookup_hot(b"popular-request", 1.0) is not None
+    assert len(cache) == 5_000 and len(cache.hot) == 10_000
+    assert popular.alive
+    hot = cache.lookup_hot(b"popular-request", 1.0)
+    assert hot is not None and hot.payload == b"response"
+
+
+def test_registry_answers_are_hot_hits_too() -> None:
+    cache = ResolutionCache(10, 300.0, 5.0)
+    cache.store_hot(b"0.NA/88.100.1", cache.registry_entry(0.0), b"prefix")
+    assert cache.lookup_hot(b"0.NA/88.100.1", 1.0) is not None
+
+
 def test_a_large_cache_stays_bounded_and_an_evicted_entry_takes_its_hot_answers_along() -> None:
     cache = ResolutionCache(5_000, 300.0, 5.0)  # sharded (resolver/lru.py): 4 shards of 1,250
     first = cache.put("88.1/first", (URL,), 0.0)
