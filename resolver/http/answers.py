@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -69,5 +70,10 @@ def json_response(payload: bytes, status: int) -> web.Response:
 
 def flag(request: web.Request, name: str) -> bool:
     """A boolean query parameter: present without a value means true (http-apis.md §1.1)."""
-    raw = request.query.get(name)
+    return query_flag(request.query, name)
+
+
+def query_flag(query: Mapping[str, str], name: str) -> bool:
+    """``flag`` of a decoded query (the HTTP fast lane has no request object)."""
+    raw = query.get(name)
     return raw is not None and raw.lower() not in ("false", "0", "no")

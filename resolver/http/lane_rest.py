@@ -24,7 +24,7 @@ from protocol.errors import ProtocolError
 from protocol.handle import parse_identifier
 from protocol.http1 import RequestHead
 from resolver.cache import HotResponse
-from resolver.http.answers import dump_json
+from resolver.http.answers import dump_json, query_flag
 from resolver.http.handles_api import rest_payload
 from resolver.http.keys import RESOLVER, SETTINGS
 from resolver.http.lane_targets import (
@@ -34,7 +34,6 @@ from resolver.http.lane_targets import (
     REST_ROUTE,
     Handover,
     decode_target,
-    flag,
     proxy_kind,
 )
 from resolver.http.lane_wire import (
@@ -119,7 +118,7 @@ class LaneContext:
             wait = self.limiter.resolutions.acquire(peer, self.limiter.clock())
             if wait > 0:
                 return self._refuse(head, wait, text)
-        pretty = flag(query, "pretty")
+        pretty = query_flag(query, "pretty")
         try:
             ident = parse_identifier(text, self.identifier)
             indexes = tuple(int(i) for i in query.getall("index", ()))

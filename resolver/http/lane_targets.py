@@ -15,6 +15,8 @@ from typing import Final
 from multidict import MultiDictProxy
 from yarl import URL
 
+from resolver.http.proxy import answer_kind
+
 REST_PREFIX: Final = "/api/handles/"
 REST_ROUTE: Final = re.compile(r"/api/handles/(?P<handle>.+)")  # handles_api.setup's, as aiohttp compiles it
 PROXY_ROUTE: Final = re.compile(r"/(?P<handle>.+)")  # proxy.setup's
@@ -45,17 +47,8 @@ def decode_target(
     return text, url.query
 
 
-def flag(query: MultiDictProxy[str], name: str) -> bool:
-    raw = query.get(name)  # answers.flag
-    return raw is not None and raw.lower() not in ("false", "0", "no")
-
-
 def proxy_kind(accept: str, target: str) -> str:
-    """``proxy._kind``: the query is decoded (yarl) only when there is one."""
-    if "application/json" in accept and "text/html" not in accept:
-        return "J"
+    """``proxy._kind`` of a raw target: its query is decoded (yarl) only when it has one."""
     path, mark, query = target.partition("?")
-    if not mark:
-        return "R"
-    url = URL.build(path=path, query_string=query, encoded=True)
-    return "H" if "noredirect" in url.query else "R"
+    decoded = URL.build(path=path, query_string=query, encoded=True).query if mark else None
+    return answer_kind(accept, decoded)

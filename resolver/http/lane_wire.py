@@ -16,6 +16,7 @@ from typing import Final
 
 from aiohttp.http import RESPONSES, SERVER_SOFTWARE
 
+from resolver.http.read_guard import rate_refusal_body
 from resolver.ratelimit import retry_after_header
 
 JSON_TYPE: Final = b"Content-Type: application/json; charset=utf-8\r\n"
@@ -78,8 +79,7 @@ def redirect_response(head: bytes, location: bytes, date: bytes, end: bytes, wit
 
 def too_many(minor: int, handle: str, wait_s: float, date: bytes, end: bytes, with_body: bool) -> bytes:
     """``read_guard.read_rate_refusal``'s 429: ``web.json_response`` (json.dumps defaults), Retry-After."""
-    body = {"responseCode": 3, "handle": handle, "message": "rate limit exceeded"}
-    payload = json.dumps(body).encode("utf-8")
+    payload = json.dumps(rate_refusal_body(handle)).encode("utf-8")
     retry = b"Retry-After: " + retry_after_header(wait_s).encode("ascii") + b"\r\n"
     return body_response(status_line(minor, 429), JSON_TYPE + retry, payload, date, end, with_body)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import importlib.resources
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from string import Template
 from time import perf_counter
 
@@ -40,11 +40,14 @@ def first_url(values: Record) -> str | None:
 
 
 def _kind(request: web.BaseRequest) -> str:
-    """J (JSON), H (HTML page) or R (redirect when possible, else HTML)."""
-    accept = request.headers.get("Accept", "")
+    return answer_kind(request.headers.get("Accept", ""), request.query)
+
+
+def answer_kind(accept: str, query: Mapping[str, str] | None) -> str:
+    """J (JSON), H (HTML page) or R (redirect when possible, else HTML). ``query`` None: the URL has none."""
     if "application/json" in accept and "text/html" not in accept:
         return "J"
-    return "H" if "noredirect" in request.query else "R"
+    return "H" if query is not None and "noredirect" in query else "R"
 
 
 def render_page(handle: str, answer: Resolution) -> bytes:

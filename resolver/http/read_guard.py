@@ -40,14 +40,14 @@ def read_rate_refusal(request: web.Request) -> web.Response | None:
         wait = charge_resolution(context(request), request)
     if wait <= 0:
         return None
-    body = {
-        "responseCode": 3,
-        "handle": request.match_info.get("handle", ""),
-        "message": "rate limit exceeded",
-    }
-    resp = web.json_response(body, status=429)
+    resp = web.json_response(rate_refusal_body(request.match_info.get("handle", "")), status=429)
     resp.headers["Retry-After"] = retry_after_header(wait)
     return resp
+
+
+def rate_refusal_body(handle: str) -> dict[str, object]:
+    """The 429's JSON entity (RC 3): the route's and the fast lane's (resolver/http/lane_wire.py)."""
+    return {"responseCode": 3, "handle": handle, "message": "rate limit exceeded"}
 
 
 def _filters(request: web.Request) -> tuple[list[int], list[str]]:
