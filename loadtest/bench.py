@@ -30,7 +30,16 @@ from pathlib import Path
 from loadtest.baselines import FLOOR_KINDS, KINDS, Kind
 from loadtest.bench_markdown import BenchReport, HalfRun, Measurement, Scenario, machine_info, write_markdown
 from loadtest.clients import Target
-from loadtest.processes import Server, cpu_stolen_s, start_baseline, start_node
+from loadtest.processes import (
+    CacheLookups,
+    LoopDelays,
+    Server,
+    cache_lookups_from,
+    cpu_stolen_s,
+    loop_delays_from,
+    start_baseline,
+    start_node,
+)
 from loadtest.runner import RunSpec
 from loadtest.seed import seed_parallel
 from loadtest.session import RunResult, run_load
@@ -316,18 +325,32 @@ def half_run(options: BenchOptions, scenario: Scenario, servers: dict[str, Serve
     spec = _spec(options, scenario, servers, max(max_rate / 2, 10.0), options.half_seconds,
                  seed=seed_of(scenario, "half", index))
     server.await_idle()
-    cache_before = server.cache_lookups()
+    counters_before = server.metrics_text()
     wait_before, stolen_before = server.sched_wait_s(), cpu_stolen_s(SERVER_CPUS)
     wall_before = time.monotonic()
     result = _run(server, spec, idle_first=False)
     wall = time.monotonic() - wall_before
     waited, stolen = server.sched_wait_s() - wait_before, cpu_stolen_s(SERVER_CPUS) - stolen_before
-    cache_after = server.cache_lookups()
-    cache = cache_after - cache_before if cache_after is not None and cache_before is not None else None
+    cache, loop = node_counters(counters_before, server.metrics_text())
     if cache is not None and cache.share is not None:
         print(f"    answers from cache {cache.share:.1%}; waited for the core {waited / wall:.1%}, "
               f"stolen {stolen / wall:.1%}", flush=True)
-    return HalfRun(result, wall, waited, stolen, cache)
+    if loop is not None:
+        print(f"    worker loop held {loop.held_s / wall:.1%}, {loop.stalls} stalls > 10 ms", flush=True)
+    return HalfRun(result, wall, waited, stolen, cache, loop)
+
+
+def node_counters(
+    before: str | None, after: str | None
+) -> tuple[CacheLookups | None, LoopDelays | None]:
+    """What the node counted between two scrapes of its /metrics: cache lookups and event-loop delays."""
+    if before is None or after is None:
+        return None, None
+    cache_before, cache_after = cache_lookups_from(before), cache_lookups_from(after)
+    loop_before, loop_after = loop_delays_from(before), loop_delays_from(after)
+    cache = cache_after - cache_before if cache_after is not None and cache_before is not None else None
+    loop = loop_after - loop_before if loop_after is not None and loop_before is not None else None
+    return cache, loop
 
 
 def maximum_rate(probe: RunResult, peak: RunResult) -> float:

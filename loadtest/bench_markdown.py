@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtest.clients import Scheme
-from loadtest.processes import CacheLookups
+from loadtest.processes import CacheLookups, LoopDelays
 from loadtest.report import TARGET_PER_DAY, ms, per_day
 from loadtest.seed import SeedResult
 from loadtest.session import RunResult
@@ -44,6 +44,7 @@ class HalfRun:
     server_wait_s: float = 0.0
     stolen_s: float = 0.0  # seconds the hypervisor took the server's core away (steal): the machine's share
     cache: CacheLookups | None = None  # the node's cache lookups in the run (None: baseline, metrics off)
+    loop: LoopDelays | None = None  # how long the node's event loop was held (None: baseline, metrics off)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,17 @@ class Measurement:
         """Share of the half runs' cache lookups answered from the cache (None: unknown)."""
         counted = [h.cache for h in self.halves if h.cache is not None]
         return sum(counted, CacheLookups()).share if counted else None
+
+    @property
+    def loop_at_half(self) -> tuple[float, float] | None:
+        """Share of the half runs' wall time the node's event loop was held past its watch tick, and stalls
+        over 10 ms per run (None: unknown)."""
+        counted = [h for h in self.halves if h.loop is not None]
+        wall = sum(h.wall_s for h in counted)
+        if not counted or wall <= 0:
+            return None
+        loop = sum((h.loop for h in counted if h.loop is not None), LoopDelays())
+        return loop.held_s / wall, loop.stalls / len(counted)
 
     @property
     def failed_at_half(self) -> float:
@@ -173,8 +185,9 @@ def scenario_rows(report: BenchReport) -> list[str]:
     rows = ["| scenario | resolutions/s (max) | ratio | per CPU-second | ratio per CPU-second | p50 ms | "
             f"p99 ms (median of {runs}) | p99 range ms | p99.9 ms | resolutions/day | found | "
             "answers from cache | failed at half | server CPU at max | generator send lag p99 ms | "
-            "server waited for its core at half | core stolen by the host at half |",
-            "|---|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "server waited for its core at half | core stolen by the host at half | "
+            "worker loop held at half (stalls > 10 ms per run) |",
+            "|---|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in report.measurements:
         s = m.half.summary
         low, high = m.p99_range_us
@@ -184,8 +197,13 @@ def scenario_rows(report: BenchReport) -> list[str]:
                     f"{_p99_cell(m)} | {ms(low)}-{ms(high)} | {ms(s.p999_us)} | {per_day(m.max_rate):,.0f} | "
                     f"{_found(m):.1%} | {share} | {m.failed_at_half:.2%} | "
                     f"{m.server_cpu:.0%} | {ms(m.half.tally.send_lag.percentile(99))} | "
-                    f"{m.server_wait_at_half:.1%} | {m.stolen_at_half:.1%} |")
+                    f"{m.server_wait_at_half:.1%} | {m.stolen_at_half:.1%} | {_loop_cell(m)} |")
     return rows
+
+
+def _loop_cell(m: Measurement) -> str:
+    loop = m.loop_at_half
+    return "-" if loop is None else f"{loop[0]:.1%} ({loop[1]:.1f})"
 
 
 def metrics_cost_line(report: BenchReport, on: str, off: str) -> str:
@@ -276,7 +294,9 @@ HOW_TO_READ = (
     "schedstat): latency from other load on the machine (Redis shares the core); *core stolen by the "
     "host* is the share the hypervisor gave the server's core to other machines (steal, /proc/stat). The "
     "server's own stalls (a garbage-collector pass, a backlog) show as a high p99 with both shares near "
-    "zero.")
+    "zero; *worker loop held* measures them: the share of the half runs by which the worker's event loop "
+    "ran late (its 10 ms watch tick fired 2 ms or more late: `idnode_event_loop_delay_seconds`, "
+    "resolver/loopwatch.py), and in brackets how many times per run it was late by more than 10 ms.")
 
 
 def write_markdown(report: BenchReport, path: Path) -> None:

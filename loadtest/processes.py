@@ -49,14 +49,14 @@ class Server:
         """Seconds the server's processes have spent runnable, waiting for a CPU (process_sched_wait_s)."""
         return sum(process_sched_wait_s(pid) for pid in (self.pid, *self.workers))
 
-    def cache_lookups(self) -> CacheLookups | None:
-        """The node's cache counters from its /metrics (None: a baseline, or a node with metrics off)."""
+    def metrics_text(self) -> str | None:
+        """The node's /metrics exposition (None: a baseline, or the node did not answer)."""
         port = self.ports.get("http")
         if port is None or "handle" not in self.ports:
             return None
         try:
             with urllib.request.urlopen(f"http://{self.host}:{port}/metrics", timeout=5.0) as reply:
-                return cache_lookups_from(reply.read().decode())
+                return str(reply.read().decode())
         except (OSError, urllib.error.URLError):
             return None
 
@@ -110,6 +110,43 @@ def cache_lookups_from(text: str) -> CacheLookups | None:
         if 'result="hit"' in labels or 'result="negative_hit"' in labels:
             hits += float(value)
     return CacheLookups(int(hits), int(lookups)) if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class LoopDelays:
+    """The node's ``idnode_event_loop_delay_seconds`` (resolver/loopwatch.py): how long its event loops were
+    held 2 ms or more past a tick, in all, and how many times more than ``STALL_S``."""
+
+    held_s: float = 0.0
+    stalls: int = 0
+
+    def __sub__(self, before: LoopDelays) -> LoopDelays:
+        return LoopDelays(self.held_s - before.held_s, self.stalls - before.stalls)
+
+    def __add__(self, other: LoopDelays) -> LoopDelays:
+        return LoopDelays(self.held_s + other.held_s, self.stalls + other.stalls)
+
+
+STALL_S = 0.01  # a delay this long is a stall: ten milliseconds of every request waiting
+_DELAY = "idnode_event_loop_delay_seconds"
+
+
+def loop_delays_from(text: str) -> LoopDelays | None:
+    """Read ``idnode_event_loop_delay_seconds`` from a Prometheus text exposition (None if it is absent)."""
+    held = count = within = 0.0
+    found = False
+    for line in text.splitlines():
+        if not line.startswith(_DELAY):
+            continue
+        name, _, value = line.rpartition(" ")
+        found = True
+        if name.startswith(_DELAY + "_sum"):
+            held += float(value)
+        elif name.startswith(_DELAY + "_count"):
+            count += float(value)
+        elif name.startswith(_DELAY + "_bucket") and f'le="{STALL_S}"' in name:
+            within += float(value)
+    return LoopDelays(held, int(count - within)) if found else None
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout_s: float) -> int:

@@ -34,6 +34,8 @@ TRANSPORTS = ("udp", "tcp", "http")
 LATENCY_BUCKETS_S = (
     50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0,
 )
+# How late the event-loop watch fired (resolver/loopwatch.py): 2 ms (its floor) to seconds.
+LOOP_DELAY_BUCKETS_S = (2e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0, 2.5)
 # Same-tick batching (storage) groups at most a few hundred keys per pipeline.
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
@@ -187,6 +189,7 @@ class WorkerStats:
     storage_errors: dict[str, int] = field(default_factory=dict)
     batch_keys: LocalHistogram = field(default_factory=lambda: LocalHistogram(BATCH_BUCKETS))
     batch_errors: int = 0
+    loop_delay: LocalHistogram = field(default_factory=lambda: LocalHistogram(LOOP_DELAY_BUCKETS_S))
 
     def transport(self, name: str) -> TransportStats:
         """The stats of ``udp``, ``tcp`` or ``http``; bind it once per protocol object, not per request."""
@@ -254,6 +257,11 @@ class NodeMetrics:
                                multiprocess_mode="livemax")
         self.loop_lag = _Gauge(_name("event_loop_lag_seconds"), "How late the worker's 1 s tick fired.",
                                multiprocess_mode="livemax")
+        self.loop_delay = _Histogram(
+            _name("event_loop_delay_seconds"),
+            "How late the worker's 10 ms watch tick fired, when 2 ms or more: the loop was busy or blocked.",
+            buckets=LOOP_DELAY_BUCKETS_S,
+        )
 
 
 class SupervisorMetrics:
@@ -325,6 +333,9 @@ class MetricsFlusher:
         self._flush_storage()
         self._flush_writes()
         self.metrics.feed_lag.set(self.stats.feed_lag_s)
+        counts, total = self.stats.loop_delay.take()
+        if any(counts):
+            _add_histogram(self.metrics.loop_delay, counts, total)
 
     def _flush_transport(self, name: str, t: TransportStats) -> None:
         m = self.metrics

@@ -17,6 +17,7 @@ from resolver.cache import ResolutionCache
 from resolver.http.observe import install
 from resolver.http.ops import build_ops_app, setup_ops_routes
 from resolver.logs import AccessLog
+from resolver.loopwatch import LoopWatch
 from resolver.metrics import CacheCounts, MetricsFlusher, NodeMetrics, TransportStats, WorkerStats
 from resolver.settings import Settings
 
@@ -41,6 +42,7 @@ class WorkerObservation:
         self.access = AccessLog(sample) if sample > 0 else None
         self.flusher: MetricsFlusher | None = None
         self._task: asyncio.Task[None] | None = None
+        self._watch: LoopWatch | None = None  # the loop's delays (resolver/loopwatch.py), with the metrics
 
     def transport(self, name: str) -> TransportStats | None:
         return self.stats.transport(name) if self.stats is not None else None
@@ -52,10 +54,15 @@ class WorkerObservation:
             return
         self.flusher = MetricsFlusher(self.stats, NodeMetrics(), cache=lambda: cache_counts(cache),
                                       before_flush=levels)
-        self._task = asyncio.get_running_loop().create_task(self.flusher.run(FLUSH_INTERVAL_S))
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self.flusher.run(FLUSH_INTERVAL_S))
+        self._watch = LoopWatch(self.stats.loop_delay.observe)
+        self._watch.start(loop)
 
     async def aclose(self) -> None:
         """Stop the flusher; its last flush (at cancellation) keeps everything counted until now."""
+        if self._watch is not None:
+            self._watch.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

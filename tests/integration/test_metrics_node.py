@@ -142,6 +142,7 @@ def test_metrics_move_over_all_transports_and_readyz_sees_redis_stop(
     assert value(s, "idnode_cache_entries") > 0
     assert value(s, "idnode_storage_roundtrip_seconds_count", op="read") > 0
     assert value(s, "idnode_storage_batch_keys_count") > 0
+    assert ("idnode_event_loop_delay_seconds_count", frozenset()) in s  # resolver/loopwatch.py runs
     assert value(s, "idnode_change_feed_lag_seconds") > 0
     assert value(s, "idnode_workers_up") == 2 and value(s, "idnode_workers_expected") == 2
     assert value(s, "idnode_worker_restarts_total") == 0

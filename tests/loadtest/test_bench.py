@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -35,9 +36,11 @@ from loadtest.bench_markdown import (
 from loadtest.clients import Target
 from loadtest.processes import (
     CacheLookups,
+    LoopDelays,
     Server,
     cache_lookups_from,
     cpu_stolen_s,
+    loop_delays_from,
     process_sched_wait_s,
     stop_process,
 )
@@ -160,6 +163,26 @@ def test_cache_lookups_are_read_from_the_metrics_text() -> None:
     assert CacheLookups().share is None
 
 
+def test_loop_delays_are_read_from_the_metrics_text_and_shown_per_run() -> None:
+    text = (
+        "# TYPE idnode_event_loop_delay_seconds histogram\n"
+        'idnode_event_loop_delay_seconds_bucket{le="0.005"} 7.0\n'
+        'idnode_event_loop_delay_seconds_bucket{le="0.01"} 9.0\n'
+        'idnode_event_loop_delay_seconds_bucket{le="+Inf"} 12.0\n'
+        "idnode_event_loop_delay_seconds_count 12.0\n"
+        "idnode_event_loop_delay_seconds_sum 0.25\n"
+    )
+    delays = loop_delays_from(text)
+    assert delays == LoopDelays(0.25, 3)  # 12 delays, 9 of them 10 ms or less
+    assert loop_delays_from("idnode_cache_entries 30.0\n") is None
+    m = _measurement([1.0, 2.0], [None, None])
+    runs = tuple(dataclasses.replace(h, loop=LoopDelays(0.01 * i, 2 * i)) for i, h in enumerate(m.halves))
+    m = dataclasses.replace(m, halves=runs)
+    assert m.loop_at_half == pytest.approx((0.005, 1.0))  # 10 ms held in 2 s of runs; 2 stalls in 2 runs
+    report = BenchReport("loadtest bench", machine_info(), SeedResult(100, 1.0), (m,), 1.0)
+    assert scenario_rows(report)[2].endswith("| 0.5% (1.0) |")
+
+
 def test_a_node_scenario_reports_the_share_of_answers_its_cache_served(node: Server, tmp_path: Path) -> None:
     options = BenchOptions(output=tmp_path / "BENCHMARKS.md", quick=True, count=NODE_KEYS, scenario_s=1.0,
                            probe_rate=1_000.0, connections=2, half_runs=2)
@@ -170,6 +193,7 @@ def test_a_node_scenario_reports_the_share_of_answers_its_cache_served(node: Ser
     for h in m.halves:
         assert h.cache is not None
         assert h.cache.lookups >= h.result.tally.answered > 0  # every answer looked the cache up
+        assert h.loop is not None and h.loop.stalls >= 0  # the node counts its event-loop delays
     assert m.cache_share is not None
     assert 0.5 < m.cache_share <= 1.0  # 500 keys, warmed up: the half runs are served mostly from the cache
     report = BenchReport("loadtest bench --quick", machine_info(), SeedResult(NODE_KEYS, 1.0), (m,), 1.0)
