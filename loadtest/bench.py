@@ -327,9 +327,9 @@ def half_run(options: BenchOptions, scenario: Scenario, servers: dict[str, Serve
     server.await_idle()
     counters_before = server.metrics_text()
     wait_before, stolen_before = server.sched_wait_s(), cpu_stolen_s(SERVER_CPUS)
-    wall_before = time.monotonic()
+    cpu_before, wall_before = server.cpu_s(), time.monotonic()
     result = _run(server, spec, idle_first=False)
-    wall = time.monotonic() - wall_before
+    cpu, wall = server.cpu_s() - cpu_before, time.monotonic() - wall_before
     waited, stolen = server.sched_wait_s() - wait_before, cpu_stolen_s(SERVER_CPUS) - stolen_before
     cache, loop = node_counters(counters_before, server.metrics_text())
     if cache is not None and cache.share is not None:
@@ -337,7 +337,7 @@ def half_run(options: BenchOptions, scenario: Scenario, servers: dict[str, Serve
               f"stolen {stolen / wall:.1%}", flush=True)
     if loop is not None:
         print(f"    worker loop held {loop.held_s / wall:.1%}, {loop.stalls} stalls > 10 ms", flush=True)
-    return HalfRun(result, wall, waited, stolen, cache, loop)
+    return HalfRun(result, wall, waited, stolen, cache, loop, cpu)
 
 
 def node_counters(

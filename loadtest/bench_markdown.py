@@ -45,6 +45,9 @@ class HalfRun:
     stolen_s: float = 0.0  # seconds the hypervisor took the server's core away (steal): the machine's share
     cache: CacheLookups | None = None  # the node's cache lookups in the run (None: baseline, metrics off)
     loop: LoopDelays | None = None  # how long the node's event loop was held (None: baseline, metrics off)
+    # CPU seconds the server used in the run: "half the maximum" rate is not half the load where the maximum
+    # was reached by batching (a saturated server reads many requests per wake-up; at half, about one).
+    server_cpu_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,12 @@ class Measurement:
         """Share of the half runs' wall time the server waited for its core."""
         wall = sum(h.wall_s for h in self.halves)
         return sum(h.server_wait_s for h in self.halves) / wall if wall > 0 else 0.0
+
+    @property
+    def server_cpu_at_half(self) -> float:
+        """Cores the server used during the half runs."""
+        wall = sum(h.wall_s for h in self.halves)
+        return sum(h.server_cpu_s for h in self.halves) / wall if wall > 0 else 0.0
 
     @property
     def stolen_at_half(self) -> float:
@@ -184,19 +193,21 @@ def scenario_rows(report: BenchReport) -> list[str]:
     runs = max((len(m.halves) for m in report.measurements), default=1)
     rows = ["| scenario | resolutions/s (max) | ratio | per CPU-second | ratio per CPU-second | p50 ms | "
             f"p99 ms (median of {runs}) | p99 range ms | p99.9 ms | resolutions/day | found | "
-            "answers from cache | failed at half | server CPU at max | generator send lag p99 ms | "
+            "answers from cache | failed at half | server CPU at max | server CPU at half | "
+            "generator send lag p99 ms | "
             "server waited for its core at half | core stolen by the host at half | "
             "worker loop held at half (stalls > 10 ms per run) |",
-            "|---|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "|---|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in report.measurements:
         s = m.half.summary
         low, high = m.p99_range_us
         share = "-" if m.cache_share is None else f"{m.cache_share:.1%}"
+        send_lag = ms(m.half.tally.send_lag.percentile(99))
         rows.append(f"| {m.scenario.name} | {m.max_rate:,.0f} | {_ratio_cell(m, by_name)} | "
                     f"{per_core(m):,.0f} | {_per_core_ratio_cell(m, by_name)} | {ms(s.p50_us)} | "
                     f"{_p99_cell(m)} | {ms(low)}-{ms(high)} | {ms(s.p999_us)} | {per_day(m.max_rate):,.0f} | "
                     f"{_found(m):.1%} | {share} | {m.failed_at_half:.2%} | "
-                    f"{m.server_cpu:.0%} | {ms(m.half.tally.send_lag.percentile(99))} | "
+                    f"{m.server_cpu:.0%} | {m.server_cpu_at_half:.0%} | {send_lag} | "
                     f"{m.server_wait_at_half:.1%} | {m.stolen_at_half:.1%} | {_loop_cell(m)} |")
     return rows
 
@@ -287,7 +298,10 @@ HOW_TO_READ = (
     "over lookups during the half runs): a \"warm\" row's misses are the Zipf tail's first-time keys, "
     "read from Redis. *server CPU at max* is the cores the server (node: supervisor and worker) used "
     "during the maximum run: well under 100 % while requests failed means the server was starved by other "
-    "load on the machine or waited on something else (Redis, its own queues). *generator send lag* is how "
+    "load on the machine or waited on something else (Redis, its own queues); *server CPU at half* is the "
+    "same during the half runs: a server that reaches its maximum by batching (many requests per wake-up "
+    "when saturated, about one at half the rate) is far busier than half there, and queues more. "
+    "*generator send lag* is how "
     "late requests left against their schedule: latency includes it, so a large lag means the machine, "
     "not the server, set that latency. *server waited for its core* is the share of the half runs the "
     "server (node: supervisor and worker) was ready to run while its core ran something else (/proc "

@@ -126,7 +126,8 @@ def _run_with_p99(p99_ms: float, seed: int) -> RunResult:
 
 
 def _measurement(p99s_ms: list[float], caches: list[CacheLookups | None]) -> Measurement:
-    halves = tuple(HalfRun(_run_with_p99(p99, i), wall_s=1.0, server_wait_s=0.1 * i, stolen_s=0.05, cache=c)
+    halves = tuple(HalfRun(_run_with_p99(p99, i), wall_s=1.0, server_wait_s=0.1 * i, stolen_s=0.05, cache=c,
+                           server_cpu_s=0.2 * i)
                    for i, (p99, c) in enumerate(zip(p99s_ms, caches, strict=True)))
     probe = _run_with_p99(1.0, 99)
     return Measurement(SCENARIOS[1], probe, probe, halves, 100.0, 0.5)
@@ -140,12 +141,14 @@ def test_the_row_shows_the_median_run_the_range_and_the_cache_share_of_all_runs(
     assert m.cache_share == pytest.approx(0.75)  # 150 hits of 200 lookups; the unknown run is left out
     assert m.server_wait_at_half == pytest.approx(0.1)  # 0.3 s waited in 3 s of runs
     assert m.stolen_at_half == pytest.approx(0.05)
+    assert m.server_cpu_at_half == pytest.approx(0.2)  # 0.6 CPU-seconds in 3 s of runs
     # An even count takes the worse of the two middle runs: the median never flatters.
     assert _measurement([1.0, 6.0], [None, None]).half.summary.p99_us > 5_500
     report = BenchReport("loadtest bench", machine_info(), SeedResult(100, 1.0), (m,), 1.0)
     row = scenario_rows(report)[2]
     assert f"| {m.half.summary.p99_us / 1000:.2f} (MISSES <= 2) | {low / 1000:.2f}-{high / 1000:.2f} |" in row
     assert "| 100.0% | 75.0% |" in row  # found, then answers from cache
+    assert "| 50% | 20% |" in row  # server CPU at the maximum, then at half
 
 
 def test_cache_lookups_are_read_from_the_metrics_text() -> None:
