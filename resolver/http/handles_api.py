@@ -21,6 +21,7 @@ from resolver.http.answers import (
     json_response,
     protocol_error_json,
     resolution_json,
+    stored_resolution_json,
 )
 from resolver.http.keys import RESOLVER, SETTINGS
 from resolver.http.observe import finish_resolution
@@ -75,6 +76,10 @@ def rest_key(request: web.BaseRequest) -> str:
 
 def rest_payload(text: str, answer: Resolution, pretty: bool) -> tuple[bytes, int]:
     """The route's (payload, status) of a resolution; the fast lane (resolver/http/lane_rest.py) uses it."""
+    if not pretty:
+        stored = stored_resolution_json(text, answer)  # the usual answer, without decoding its values
+        if stored is not None:
+            return stored, 200
     return dump_json(resolution_json(text, answer), pretty), http_status(answer.code)
 
 

@@ -1,13 +1,17 @@
 """One connection while it is on the HTTP fast lane (resolver/http/fastlane.py): reads request heads
-(``protocol.http1``), answers them in order through ``LaneContext`` (resolver/http/lane_rest.py), stops
-reading ahead while a miss is read, and hands the connection to aiohttp's handler - transport and unread
-bytes - at the first request the lane does not answer. Timers as in aiohttp and ``conn_guard``: keep-alive
-idle timeout (one lazily re-armed timer) and a header timeout while a partial head waits.
+(``protocol.http1``), answers them through ``LaneContext`` (resolver/http/lane_rest.py) and writes the
+answers in request order, and hands the connection to aiohttp's handler - transport and unread bytes - at
+the first request the lane does not answer, once every earlier answer is written. Up to ``MAX_PENDING``
+pipelined misses are read at once (RFC 9112 §9.3.2: a server may process pipelined safe requests in
+parallel, answering in order), so they share the worker's storage batch and, answered together, one write.
+Timers as in aiohttp and ``conn_guard``: keep-alive idle timeout (one lazily re-armed timer) and a header
+timeout while a partial head waits.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import TYPE_CHECKING, Final, cast
 
 from protocol.http1 import NEED_DATA, RequestHead, parse_head
@@ -19,22 +23,32 @@ from resolver.http.lane_wire import server_error
 if TYPE_CHECKING:
     from resolver.http.fastlane import FastLane
 
-MAX_BUFFERED: Final = 65_536  # ours: bytes read ahead while a miss is pending before reading pauses
+MAX_BUFFERED: Final = 65_536  # ours: bytes read ahead while parsing waits before reading pauses
+# Ours: misses of one connection read at once. A saturated, pipelining client's misses then go to storage
+# in batches of up to 16 x its connections, and their answers out in one write per batch (issue 4).
+MAX_PENDING: Final = 16
 
 
 class LaneConnection(asyncio.Protocol):
     """One connection while it is on the fast lane."""
 
     __slots__ = (
-        "_buffer", "_head_timer", "_idle_timer", "_lane", "_last", "_paused", "_peer", "_pending",
-        "_transport",
+        "_buffer", "_closes", "_drain_due", "_head_timer", "_idle_timer", "_lane", "_last", "_paused",
+        "_peer", "_queue", "_stalled", "_transport", "_waiting",
     )
 
     def __init__(self, lane: FastLane) -> None:
         self._lane = lane
         self._transport: asyncio.Transport | None = None
-        self._buffer = b""
-        self._pending: Pending | None = None
+        # A bytearray: appending is amortised O(chunk) and dropping answered heads from the front is O(1)
+        # (CPython moves its start), where bytes concatenation and slicing copied every byte still unread,
+        # per chunk and per answer: quadratic in the pipeline's depth (up to MAX_BUFFERED per request).
+        self._buffer = bytearray()
+        self._queue: deque[bytes | Pending] = deque()  # answers not yet written, in request order
+        self._waiting = 0  # Pendings in the queue not answered yet
+        self._stalled = False  # parsing waits for the queue to empty (a hand-over or a close is next)
+        self._closes = False  # the last queued answer closes the connection
+        self._drain_due = False
         self._paused = False
         self._peer = ""
         self._last = 0.0
@@ -62,61 +76,103 @@ class LaneConnection(asyncio.Protocol):
             self._lane.forget(self)
 
     def data_received(self, data: bytes) -> None:
-        self._buffer = self._buffer + data if self._buffer else data
-        if self._pending is not None:
+        self._buffer += data
+        if self._stalled or self._waiting >= MAX_PENDING:
             if len(self._buffer) > MAX_BUFFERED and not self._paused:
                 self._pause()
             return
         self._serve()
 
     def _serve(self) -> None:
-        """Answer every whole request in the buffer, in order, until one is pending or handed over."""
+        """Answer the whole requests in the buffer, in order, until ``MAX_PENDING`` misses are read, a
+        request waits for earlier answers (hand-over, close), or the connection is handed over."""
         transport, context = self._transport, self._lane.context
-        buffer, start = self._buffer, 0
-        out: list[bytes] = []
-        while start < len(buffer) and transport is not None:
+        buffer, start, queue = self._buffer, 0, self._queue
+        out: list[bytes] = []  # answers written at the end (while nothing is queued before them)
+        while start < len(buffer) and transport is not None and self._waiting < MAX_PENDING:
             head = parse_head(buffer, start)
             if head is NEED_DATA:
                 self._start_head_timer()
                 break
             answer = context.answer(head, self._peer, self) if isinstance(head, RequestHead) else HANDOVER
             if not isinstance(head, RequestHead) or isinstance(answer, Handover):
+                if queue:  # aiohttp takes over once every earlier answer is written
+                    self._stalled = True
+                    break
                 self._flush(out)
-                self._hand_over(buffer[start:])
+                self._hand_over(bytes(buffer[start:]))
                 return
             start = head.end
             if self._head_timer is not None:
                 self._stop_head_timer()
             if isinstance(answer, Pending):
-                self._pending = answer
-                break
-            out.append(answer)
+                self._waiting += 1
+                queue.append(answer)
+            elif queue:
+                queue.append(answer)
+            else:
+                out.append(answer)
             if not head.keep_alive or context.closing:
-                self._flush(out)
-                transport.close()
-                return
-        self._buffer = buffer[start:]
+                if not queue:
+                    self._flush(out)
+                    transport.close()
+                    return
+                self._stalled = self._closes = True
+                break
+        del buffer[:start]
         self._flush(out)
         self._touch()
 
-    def finish(self, pending: Pending, response: bytes | None) -> None:
-        """A pending miss is answered (``LaneContext`` calls back from the storage read's batch)."""
-        self._pending = None
-        transport = self._transport
-        if transport is None:
+    def finish(self, pending: Pending) -> None:
+        """A queued miss is answered (``Pending.answer``, from the storage read's batch). Its answer is
+        written with those before it once they are ready; while others are still read (often answered by
+        the same batch), after the batch, in one write."""
+        self._waiting -= 1
+        if self._transport is None:
             return  # the client went away; the read others share went on
-        if response is None:
-            transport.write(server_error(pending.head.minor, self._lane.context.date.get()))
-            transport.close()
-            return
-        transport.write(response)
-        if not pending.head.keep_alive or self._lane.context.closing:
-            transport.close()
-            return
-        if self._paused:
+        if not self._waiting:
+            self._drain()
+        elif not self._drain_due:
+            self._drain_due = True
+            self._lane.context.loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Write the ready answers at the head of the queue, then read on (or close, or hand over)."""
+        self._drain_due = False
+        transport, queue = self._transport, self._queue
+        if transport is None or transport.is_closing():
+            return  # gone, or closed after a 500: the answers still queued have nowhere to go
+        out: list[bytes] = []
+        while queue:
+            first = queue[0]
+            if isinstance(first, Pending):
+                if not first.done:
+                    break
+                if first.response is None:  # a bug or a damaged record (logged): 500, and close
+                    out.append(server_error(first.head.minor, self._lane.context.date.get()))
+                    self._flush(out)
+                    transport.close()
+                    return
+                out.append(first.response)
+            else:
+                out.append(first)
+            queue.popleft()
+        self._flush(out)
+        self._after_drain(transport)
+
+    def _after_drain(self, transport: asyncio.Transport) -> None:
+        closing = self._lane.context.closing
+        if not self._queue:
+            if self._closes or closing:
+                transport.close()
+                return
+            self._stalled = False
+        elif closing or self._stalled:
+            return  # nothing more is read: the queue empties first
+        self._serve()
+        if self._paused and len(self._buffer) <= MAX_BUFFERED and not transport.is_closing():
             self._paused = False
             transport.resume_reading()
-        self._serve()
 
     def _flush(self, out: list[bytes]) -> None:
         if out and self._transport is not None:
@@ -149,7 +205,7 @@ class LaneConnection(asyncio.Protocol):
             self._transport.pause_reading()
 
     def close_if_idle(self) -> None:
-        if self._pending is None and self._transport is not None:
+        if not self._queue and self._transport is not None:
             self._transport.close()
 
     def abort(self) -> None:
@@ -170,7 +226,7 @@ class LaneConnection(asyncio.Protocol):
             return
         due = self._last + self._lane.keepalive_s
         loop = self._lane.context.loop
-        if self._pending is None and not self._buffer and loop.time() >= due:
+        if not self._queue and not self._buffer and loop.time() >= due:
             self._transport.close()
         else:
             self._idle_timer = loop.call_at(max(due, loop.time() + 0.001), self._on_idle)
@@ -182,7 +238,7 @@ class LaneConnection(asyncio.Protocol):
 
     def abort_slow(self) -> None:
         self._head_timer = None
-        if self._transport is not None and self._pending is None:
+        if self._transport is not None and not self._queue:
             self._transport.close()
 
     def _stop_head_timer(self) -> None:

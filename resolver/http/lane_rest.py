@@ -29,6 +29,7 @@ from resolver.http.handles_api import rest_payload
 from resolver.http.keys import RESOLVER, SETTINGS
 from resolver.http.lane_targets import (
     HANDOVER,
+    NO_QUERY,
     PROXY_ROUTE,
     REST_PREFIX,
     REST_ROUTE,
@@ -118,15 +119,16 @@ class LaneContext:
             wait = self.limiter.resolutions.acquire(peer, self.limiter.clock())
             if wait > 0:
                 return self._refuse(head, wait, text)
-        pretty = query_flag(query, "pretty")
+        plain = query is NO_QUERY  # the usual request: no filter, not pretty
+        pretty = False if plain else query_flag(query, "pretty")
         try:
             ident = parse_identifier(text, self.identifier)
-            indexes = tuple(int(i) for i in query.getall("index", ()))
+            indexes = () if plain else tuple(int(i) for i in query.getall("index", ()))
         except ValueError:  # handles_api.query_filters
             return self._error(head, text, ProtocolError("index must be an integer"), pretty)
         except ProtocolError as exc:
             return self._error(head, text, exc, pretty)
-        types = tuple(query.getall("type", ()))
+        types = () if plain else tuple(query.getall("type", ()))
         now = self.loop.time()
         answer = self.resolver.answer_now(ident, indexes, types, now)
         if answer is not None:
@@ -207,11 +209,12 @@ class LaneContext:
 
 
 class Pending:
-    """A REST miss waiting on its storage read; the read's batch calls ``answer``."""
+    """A REST miss waiting on its storage read; the read's batch calls ``answer``, which leaves the
+    response in ``response`` (``done``) for its connection to write in request order (lane_conn.py)."""
 
     __slots__ = (
-        "conn", "context", "generation", "head", "ident_key", "indexes", "key", "now", "peer", "pretty",
-        "started", "text", "types",
+        "conn", "context", "done", "generation", "head", "ident_key", "indexes", "key", "now", "peer",
+        "pretty", "response", "started", "text", "types",
     )
 
     def __init__(
@@ -225,6 +228,8 @@ class Pending:
         self.pretty, self.indexes, self.types = pretty, indexes, types
         self.now, self.started = now, started
         self.generation = context.cache.generation  # the cache's, when the request missed: Resolver.settle
+        self.done = False
+        self.response: bytes | None = None  # once done: the answer, or None for a 500
 
     def answer(self, outcome: Outcome) -> None:
         ctx = self.context
@@ -241,4 +246,5 @@ class Pending:
             log.exception("unexpected error answering an HTTP read after its storage read")
         if ctx.stats is not None:
             ctx.stats.http.inflight -= 1
-        self.conn.finish(self, response)
+        self.response, self.done = response, True
+        self.conn.finish(self)

@@ -142,3 +142,25 @@ def test_generated_heads_are_read_back(method: str, path: str, fields: list[tupl
     assert isinstance(head, RequestHead)
     assert (head.method, head.target, head.end) == (method, "/" + path, len(data))
     assert head.accept == dict(fields).get("Accept", "").strip(" \t")
+
+
+@given(
+    st.sampled_from(["GET", "HEAD", "POST", "get"]),
+    st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="#"), max_size=40),
+    st.sampled_from(["1.1", "1.0"]),
+    st.sampled_from(["Host", "host", "HOST", "X-A"]),
+    st.text(st.characters(min_codepoint=0x09, max_codepoint=0x7E, exclude_characters="\n\x0b\x0c\r"),
+            max_size=12),
+)
+def test_the_usual_head_reads_as_any_other_head(
+    method: str, path: str, version: str, name: str, value: str
+) -> None:
+    # The one-Host-field head has its own quick reading; a neutral extra field takes the general one.
+    usual = f"{method} /{path} HTTP/{version}\r\n{name}:{value}\r\n\r\n".encode()
+    general = usual[:-2] + b"X-Z: 1\r\n\r\n"
+    quick, slow = parse_head(usual + SIMPLE), parse_head(general + SIMPLE)
+    if isinstance(slow, RequestHead):
+        assert isinstance(quick, RequestHead)
+        assert quick == slow._replace(end=len(usual))
+    else:
+        assert quick is slow

@@ -23,6 +23,8 @@ from resolver.http.conn_guard import REFUSAL, ConnectionLimits
 from resolver.http.fastlane import open_public_site
 from resolver.logs import ACCESS_LOGGER, AccessLog
 from resolver.settings import LimitSettings, Settings
+from storage import keys
+from storage.redis_store import RedisStore
 from tests.conftest import RedisProcess
 from tests.resolver.fastlane_rig import (
     HOST,
@@ -155,3 +157,42 @@ async def test_a_tls_listener_has_no_lane() -> None:
         assert await open_public_site(runner, sock, ConnectionLimits(), 15.0, ssl_context=tls) is None
     finally:
         await runner.cleanup()
+
+
+async def test_pipelined_misses_are_read_at_once_and_answered_in_order(
+    redis_launcher: Callable[..., RedisProcess], tmp_path: Path
+) -> None:
+    server = redis_launcher()
+    handles = ["demo-url", "demo-text", "nope-1", "demo-private", "demo-big", "nope-2"]
+    data = b"".join(get(f"/api/handles/{DEMO_PREFIX}/{h}") for h in handles)
+    data += get("/api/prefixes") + get(REST)  # aiohttp takes over once the misses are answered
+    methods = ["GET"] * (len(handles) + 2)
+    async with serving_pair(server.url, tmp_path) as (on, off):
+        assert on.lane is not None
+        with redis.Redis.from_url(server.url) as client:
+            client.execute_command("CLIENT", "PAUSE", "500")  # reads wait: the misses stay in flight
+        reader, writer = await asyncio.open_connection(HOST, on.port)
+        writer.write(data)
+        await _until(lambda: on.stats.http.inflight == len(handles))  # all read at once
+        answers = [await read_response(reader, method) for method in methods]
+        writer.close()
+        assert (answers, None) == await exchange(off.port, data, methods)
+        assert on.lane.handed_over == 1 and on.stats.http.inflight == 0
+
+
+async def test_a_failed_miss_in_a_pipeline_answers_500_after_the_answers_before_it(
+    redis_url: str, tmp_path: Path
+) -> None:
+    bad = f"{DEMO_PREFIX}/damaged"
+    data = get(REST) + get(f"/api/handles/{bad}") + get(f"/api/handles/{DEMO_PREFIX}/demo-text")
+    async with serving_pair(redis_url, tmp_path) as (on, off):
+        store = on.resolver.store
+        assert isinstance(store, RedisStore)
+        # A record with an unknown version byte: its read fails (StorageError), a bug-class 500.
+        await store.client.hset(keys.record_key(bad, store.buckets), keys.record_field(bad), b"\x09junk")
+        for port in (on.port, off.port):  # the first answer is kept: the misses after it share a read
+            await exchange(port, get(REST), ["GET"])
+        lane = await exchange(on.port, data, ["GET", "GET"])
+        assert lane == await exchange(off.port, data, ["GET", "GET"])
+        assert lane[0][1].startswith(b"HTTP/1.1 500") and lane[1] == b""  # then closed
+        assert on.lane is not None and on.lane.handed_over == 0 and on.stats.http.inflight == 0
