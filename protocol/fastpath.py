@@ -2,8 +2,9 @@
 
 ``decode_resolution_request`` reads envelope, header and the handle field with one precompiled struct and
 keeps the handle as the raw wire field, so the reply copies it instead of re-encoding it.
-``encode_resolution_response`` splices a cached ``encode_values`` result into a reply. Anything unusual
-(filters, odd lengths) falls back to the general ``Reader`` so errors stay the same ``ProtocolError`` kinds.
+``encode_resolution_response`` splices a cached ``encode_values`` result into a reply, and
+``encode_success_bytes`` is its per-miss form (issue 4). Anything unusual (filters, odd lengths, RD) falls
+back to the general ``Reader`` and encoders, so errors and bytes stay those of the general path.
 """
 
 from __future__ import annotations
@@ -11,15 +12,38 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from protocol.constants import MAX_HANDLE_LENGTH, MAX_MESSAGE_LENGTH, OpCode, OpFlag, ResponseCode
+from protocol.constants import (
+    HEADER_SIZE,
+    MAX_HANDLE_LENGTH,
+    MAX_MESSAGE_LENGTH,
+    SERVER_VERSION,
+    OpCode,
+    OpFlag,
+    ResponseCode,
+)
+from protocol.envelope import ENVELOPE
 from protocol.errors import LimitExceeded, MalformedField, Truncated
-from protocol.messages import RequestLike, check_message_length, encode_reply_bytes
+from protocol.header import HEADER
+from protocol.messages import (
+    ECHOED_OPFLAGS,
+    RequestLike,
+    check_message_length,
+    encode_reply_bytes,
+    reply_version,
+)
 from protocol.wire import Reader, counted_string_bytes
 
 # envelope (20) + header (24) + the handle's int4 length: one unpack for the fixed part of a request.
 _REQUEST_HEAD = struct.Struct(">BBBBIIIIIIIHBBIII")
 _HANDLE_START = _REQUEST_HEAD.size  # 48
 _TWO_ZERO_COUNTS = struct.Struct(">II")
+_RD = int(OpFlag.RD)
+_SUCCESS = int(ResponseCode.SUCCESS)
+_NO_CREDENTIAL = b"\x00\x00\x00\x00"
+# Request bytes 0-3 (version, flags, suggested version: §3) -> the reply's (major, minor). Bounded: a peer
+# could send every one of 2**32 combinations; real traffic has a handful.
+_REPLY_VERSIONS: dict[bytes, tuple[int, int]] = {}
+_REPLY_VERSIONS_MAX = 256
 
 
 class NotAResolutionRequest(MalformedField):
@@ -103,6 +127,36 @@ def decode_resolution_request(data: bytes | memoryview, *,
 def handle_field_of(request: ResolutionQuery) -> bytes:
     """The handle as its UTF8-String wire field (int4 length + bytes), sliced from the request."""
     return request.data[44 : _HANDLE_START + len(request.handle_raw)]
+
+
+def encode_success_bytes(request: ResolutionQuery, values_wire: bytes) -> bytes:
+    """``encode_reply_bytes(request, SUCCESS, handle_field_of(request) + values_wire)``, the same bytes: the
+    reply to a cold miss (issue 4). The reply version comes from a small map keyed by the request's first four
+    bytes instead of ``reply_version`` per reply, and the body is never concatenated on its own. A request
+    with RD (a digest to compute, §8.1) takes the general encoder."""
+    if request.opflag & _RD:
+        return encode_reply_bytes(request, _SUCCESS, handle_field_of(request) + values_wire)
+    data = request.data
+    version = _REPLY_VERSIONS.get(data[:4])
+    if version is None:
+        version = _reply_version_of(data[:4], request)
+    handle_end = _HANDLE_START + len(request.handle_raw)
+    body_length = handle_end - 44 + len(values_wire)
+    return b"".join((
+        ENVELOPE.pack(version[0], version[1], SERVER_VERSION[0], SERVER_VERSION[1], request.session_id,
+                      request.request_id, 0, HEADER_SIZE + body_length + 4),
+        HEADER.pack(request.opcode, _SUCCESS, request.opflag & ECHOED_OPFLAGS, 0, 0, 0, 0, body_length),
+        data[44:handle_end],  # the handle field as received (handle_field_of)
+        values_wire,
+        _NO_CREDENTIAL,
+    ))
+
+
+def _reply_version_of(head: bytes, request: ResolutionQuery) -> tuple[int, int]:
+    if len(_REPLY_VERSIONS) >= _REPLY_VERSIONS_MAX:
+        _REPLY_VERSIONS.clear()
+    version = _REPLY_VERSIONS[head] = reply_version(request.suggested_version)
+    return version
 
 
 def encode_resolution_response(request: RequestLike, encoded_values: bytes, *, handle: str | None = None,

@@ -147,9 +147,11 @@ def plain_value_wire(
     """The wire form of a value without references, from its fields (``push_value``'s bytes): lets a reader
     of stored values answer without a ``HandleValue`` (storage.records, issue 4). ``struct.error`` when a
     field does not fit its wire width; ``AttributeError`` when ``type_`` is not a str."""
-    vtype = type_.encode("utf-8")
-    head = _VALUE_HEAD.pack(index, timestamp, ttl_type, ttl, permissions, len(vtype))
-    return b"".join((head, vtype, _U32.pack(len(data)), data, _NO_REFERENCES))
+    vtype = type_.encode()  # UTF-8; without the argument str.encode skips the codec name lookup
+    return b"".join((
+        _VALUE_HEAD.pack(index, timestamp, ttl_type, ttl, permissions, len(vtype)), vtype,
+        _U32.pack(len(data)), data, _NO_REFERENCES,
+    ))
 
 
 def value_wire(value: HandleValue) -> bytes:

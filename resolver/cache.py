@@ -128,7 +128,7 @@ class ResolutionCache:
             self.stats.misses += 1
             return None
         shard.move_to_end(key)
-        if entry.values is None:
+        if entry.record is None:  # not ``entry.values``: that decodes every value of the record
             self.stats.negative_hits += 1
         else:
             self.stats.hits += 1
@@ -136,19 +136,23 @@ class ResolutionCache:
 
     def put(self, key: str, values: StoredRecord | Record | None, now: float) -> CacheEntry:
         """Remember ``values`` (None: does not exist) with the TTL the record allows."""
-        if values is None:
-            ttl = self.negative_ttl_s
-        elif isinstance(values, StoredRecord) and values.ttl_s is not None:
+        if type(values) is StoredRecord and values.ttl_s is not None:  # every read's record (storage.records)
             ttl = stored_ttl_s(values.ttl_s, self.max_ttl_s)
+        elif values is None:
+            ttl = self.negative_ttl_s
         else:
             ttl = record_ttl_s(values.values if isinstance(values, StoredRecord) else values, self.max_ttl_s)
-        old = self._entries.pop(key)
+        # One shard lookup for the replace and the add (ShardedLRU.pop + add): this runs for every miss.
+        entries = self._entries
+        shard = entries.shard(key)
+        old = shard.pop(key, None)
         if old is not None:
             old.alive = False
         entry = CacheEntry(key, values, now + ttl)
         if ttl > 0:
-            evicted = self._entries.add(key, entry)
-            if evicted is not None:
+            shard[key] = entry
+            if len(shard) > entries.per_shard:
+                evicted = shard.popitem(last=False)[1]
                 evicted.alive = False
                 self.stats.evictions += 1
         return entry

@@ -36,13 +36,13 @@ class ShardedLRU(Generic[K, V]):
     The cache's hot paths take a key's shard once (``shard``) and use the dict directly.
     """
 
-    __slots__ = ("_mask", "_per_shard", "_shards")
+    __slots__ = ("_mask", "_shards", "per_shard")
 
     def __init__(self, capacity: int) -> None:
         count = shard_count(capacity)
         self._shards: list[OrderedDict[K, V]] = [OrderedDict() for _ in range(count)]
         self._mask = count - 1
-        self._per_shard = max(1, -(-capacity // count))
+        self.per_shard = max(1, -(-capacity // count))  # a shard past this drops its oldest (see ``add``)
 
     def shard(self, key: K) -> OrderedDict[K, V]:
         return self._shards[hash(key) & self._mask]
@@ -57,7 +57,7 @@ class ShardedLRU(Generic[K, V]):
         """Set ``key`` (a new key goes last in its shard); returns the value its shard dropped, if any."""
         shard = self._shards[hash(key) & self._mask]
         shard[key] = value
-        if len(shard) > self._per_shard:
+        if len(shard) > self.per_shard:
             return shard.popitem(last=False)[1]
         return None
 

@@ -14,10 +14,11 @@ from functools import partial
 from time import perf_counter
 from typing import cast
 
+from protocol.bodies import ErrorBody, encode_body
 from protocol.constants import MAX_UDP_PACKET_SIZE, ResponseCode
 from protocol.errors import ProtocolError
 from protocol.framing import ReassemblyLimits, UdpReassembler, split_for_udp
-from protocol.messages import encode_error
+from protocol.messages import encode_reply_bytes
 from resolver.handler import HandleResponder, Pending
 from resolver.logs import AccessLog, log_handle_access
 from resolver.metrics import TransportStats
@@ -25,6 +26,9 @@ from resolver.metrics import TransportStats
 log = logging.getLogger(__name__)
 _TC_BYTE = 0x20  # TC in envelope byte 2 (§3)
 Address = tuple[str, int] | tuple[str, int, int, int]
+_SERVER_BUSY = int(ResponseCode.SERVER_TOO_BUSY)
+# encode_error's body for RC 3, encoded once: at saturation a shed answer is a share of every second's work.
+_BUSY_BODY = encode_body(ErrorBody("server busy"))
 
 
 class HandleUdpProtocol(asyncio.DatagramProtocol):
@@ -83,7 +87,7 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
 
     def _shed(self, pending: Pending, addr: Address, started: float) -> None:
         """Over the in-flight cap: RC 3 now (§6), counted with the rate-limit refusals (shed load)."""
-        response = encode_error(pending.query, ResponseCode.SERVER_TOO_BUSY, "server busy")
+        response = encode_reply_bytes(pending.query, _SERVER_BUSY, _BUSY_BODY)
         self._send(response, addr)
         if self.stats is not None:
             self.stats.rate_limited += 1
@@ -91,7 +95,8 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
 
     def _start(self, pending: Pending, addr: Address, now: float, started: float) -> None:
         self.in_flight += 1
-        self.drained.clear()
+        if self.in_flight == 1:  # _answer_later sets it again when the count is back at 0
+            self.drained.clear()
         # No task per miss: the batch's read calls back (resolver/loader.py, issue 4).
         reply = partial(self._answer_later, pending, addr, started)
         self.responder.respond_deferred(pending, now, reply)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
 META = "meta"
 RECORD_PREFIX = "r:"
@@ -38,6 +39,24 @@ def record_key(handle: str, buckets: int) -> str:
 
 def record_field(handle: str) -> bytes:
     return handle.encode()
+
+
+_BUCKET_NAMES: dict[int, str] = {}  # bucket -> bucket_key(bucket); at most one per bucket (16,384 by default)
+
+
+def record_locations(handles: Sequence[str], buckets: int) -> tuple[list[str], list[bytes]]:
+    """``record_key`` and ``record_field`` of each handle, for a batch of reads (issue 4: this runs for every
+    cache miss): each handle encoded once, each bucket's name formatted once per process."""
+    fields = [handle.encode() for handle in handles]
+    names = _BUCKET_NAMES
+    bucket_keys = []
+    for field in fields:
+        bucket = zlib.crc32(field) % buckets  # bucket_of
+        name = names.get(bucket)
+        if name is None:
+            name = names[bucket] = bucket_key(bucket)
+        bucket_keys.append(name)
+    return bucket_keys, fields
 
 
 def doc_key(kind: str, key: str) -> str:

@@ -19,7 +19,7 @@ import msgpack
 
 from protocol.constants import DEFAULT_PERMISSIONS, DEFAULT_TTL_S, Permission, TTLType
 from protocol.jsonwrite import value_json
-from storage.records import FORMAT_V1, StoredRecord
+from storage.records import FORMAT_V1
 
 _V1 = bytes([FORMAT_V1])
 # The defaults of a blob's fields after type and data, which storage.records.encode_value leaves out.
@@ -31,12 +31,6 @@ _LEFT_OUT = b""  # a value without PUBLIC_READ: the answer leaves it out (rare: 
 _FRAGMENTS: dict[tuple[int, bytes], bytes] = {}  # (index, blob) -> the public value's JSON object
 _FRAGMENTS_MAX = 16_384  # ~250 B of JSON, blob and key per entry: a few MB per worker at most
 _unpackb = msgpack.unpackb
-
-
-def stored_bytes(record: StoredRecord) -> bytes | None:
-    """The record's stored bytes, or None once its values were decoded (or it never had any)."""
-    # TODO(s5_http_asks.md 1): StoredRecord.raw once storage/records.py has it.
-    return record._raw
 
 
 def public_values_json(raw: bytes) -> bytes | None:

@@ -162,8 +162,10 @@ def decode_record(raw: bytes) -> tuple[HandleValue, ...]:
 
 NO_RELATIVE_TTL = 1 << 32  # the TTL fact of an absolute-TTL value: above any u32 relative TTL (§11)
 _PUBLIC_READ = int(Permission.PUBLIC_READ)
-# (index, blob) -> (wire bytes, public, relative TTL or NO_RELATIVE_TTL); bounded like _DECODED.
-_WIRES: dict[tuple[int, bytes], tuple[bytes, bool, int]] = {}
+# (index, blob) -> (wire bytes, PUBLIC_READ bit, relative TTL or NO_RELATIVE_TTL); bounded like _DECODED.
+_Fact = tuple[bytes, int, int]
+_WIRES: dict[tuple[int, bytes], _Fact] = {}
+_USUAL_FIELDS = len(_DEFAULTS) - 1  # every field but the references: what encode_value packs for most values
 _EMPTY_WIRE = b"\x00\x00\x00\x00"  # a value count of zero
 _U32 = struct.Struct(">I")
 
@@ -197,6 +199,12 @@ class StoredRecord:
         return cls(None, values)
 
     @property
+    def raw(self) -> bytes | None:
+        """The stored bytes (version byte first), or None once ``values`` decoded them (and for records made
+        ``of_values``): HTTP writes its JSON from them (storage/record_json.py)."""
+        return self._raw
+
+    @property
     def values(self) -> tuple[HandleValue, ...]:
         """Every value, decoded (``decode_record``), once."""
         values = self._values
@@ -219,37 +227,42 @@ def read_record(raw: bytes) -> StoredRecord:
             raise ValueError("odd number of index/blob items")
         pairs = iter(flat)
         memo = _WIRES
-        facts = [memo.get(key) or _transcode(*key) for key in zip(pairs, pairs, strict=False)]
+        # zip without strict=: a keyword argument sends the call down CPython's slow path, ~1 us per record.
+        facts = [memo.get(key) or _transcode(*key) for key in zip(pairs, pairs)]  # noqa: B905
     except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
         raise RecordFormatError(f"damaged record: {exc}") from exc
     if not facts:
         return StoredRecord(None, (), _EMPTY_WIRE, 0, NO_RELATIVE_TTL)
     if None in facts:  # a value only the full decode speaks for: it also raises what decode_record raises
         return StoredRecord(None, decode_record(raw))
-    # Transposed in C: the wires, PUBLIC_READ flags and TTLs of the values, each as a tuple.
-    wires, public, ttls = zip(*cast("list[tuple[bytes, bool, int]]", facts), strict=False)
+    # Transposed in C: the wires, PUBLIC_READ bits and TTLs of the values, each as a tuple.
+    wires, public, ttls = zip(*facts)  # noqa: B905 - as above; every fact has three items
     if not all(public):
         wires = tuple(wire for wire, keep in zip(wires, public, strict=True) if keep)
     count = len(wires)
     return StoredRecord(raw, None, _U32.pack(count) + b"".join(wires), count, min(ttls))
 
 
-def _transcode(index: int, blob: bytes) -> tuple[bytes, bool, int] | None:
+def _transcode(index: int, blob: bytes) -> _Fact | None:
     """The facts of one stored value (see ``_WIRES``), or None for a value with references, odd field types
     or fields too wide for the wire: those take the full decode (and any error is its to raise)."""
     try:
         fields = _unpackb(blob, raw=False, use_list=False)
-        count = len(fields)
-        if count < len(_DEFAULTS):
-            fields += _DEFAULTS[count:]
-        type_, data, ttl, ttl_type, perms, timestamp, refs = fields
-        if refs or ttl_type not in _TTL_TYPES or type(index) is not int:
+        if type(fields) is tuple and len(fields) == _USUAL_FIELDS:  # timestamp, no references: most values
+            type_, data, ttl, ttl_type, perms, timestamp = fields
+        else:
+            if len(fields) < len(_DEFAULTS):
+                fields += _DEFAULTS[len(fields):]
+            type_, data, ttl, ttl_type, perms, timestamp, refs = fields
+            if refs:
+                return None
+        if ttl_type not in _TTL_TYPES or type(index) is not int:
             return None
         # struct refuses what is not an int of the wire's width; bytes.join what is not bytes.
         wire = plain_value_wire(index, type_, data, ttl, ttl_type, perms, timestamp)
     except (ValueError, TypeError, AttributeError, struct.error, msgpack.UnpackException):
         return None
-    fact = (wire, bool(perms & _PUBLIC_READ), ttl if ttl_type == _RELATIVE else NO_RELATIVE_TTL)
+    fact = (wire, perms & _PUBLIC_READ, ttl if ttl_type == _RELATIVE else NO_RELATIVE_TTL)
     if len(_WIRES) >= _DECODED_MAX:
         _WIRES.clear()
     _WIRES[(index, blob)] = fact

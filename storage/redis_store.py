@@ -132,9 +132,7 @@ class RedisStore:
         self.read_records_soon(handles, functools.partial(_values_of, done))
 
     def read_records_soon(self, handles: Sequence[str], done: StoredDone) -> None:
-        buckets = self.buckets
-        bucket_keys = [keys.record_key(handle, buckets) for handle in handles]
-        fields = [keys.record_field(handle) for handle in handles]
+        bucket_keys, fields = keys.record_locations(handles, self.buckets)
         if not fields:
             asyncio.get_running_loop().call_soon(done, [])
             return

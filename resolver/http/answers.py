@@ -13,7 +13,7 @@ from protocol.constants import ResponseCode
 from protocol.errors import ProtocolError
 from protocol.jsonfmt import values_to_json
 from resolver.service import Resolution, http_status
-from storage.record_json import public_values_json, stored_bytes
+from storage.record_json import public_values_json
 from storage.records import StoredRecord
 
 _PRETTY = {"indent": 2, "ensure_ascii": False}
@@ -49,7 +49,7 @@ def stored_resolution_json(handle: str, answer: Resolution) -> bytes | None:
     chosen = answer.chosen
     if answer.wire is None or type(chosen) is not StoredRecord or answer.code != ResponseCode.SUCCESS:
         return None
-    raw = stored_bytes(chosen)
+    raw = chosen.raw
     values = None if raw is None else public_values_json(raw)
     if values is None:
         return None

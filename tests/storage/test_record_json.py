@@ -17,7 +17,7 @@ from protocol.constants import Permission
 from protocol.filtering import public_only
 from protocol.jsonfmt import values_to_json
 from protocol.values import HandleValue, ValueReference
-from storage.record_json import public_values_json, stored_bytes
+from storage.record_json import public_values_json
 from storage.records import decode_record, encode_record, read_record
 from tests.protocol.test_jsonfmt import handle_values
 
@@ -98,7 +98,9 @@ def test_odd_but_readable_values_are_written_as_decoded(blob: list[Any]) -> None
 def test_stored_bytes_last_until_the_values_are_decoded() -> None:
     raw = encode_record([HandleValue(1, "URL", b"x", references=(ValueReference("a/b", 1),))])
     record = read_record(encode_record([HandleValue(1, "URL", b"x")]))
-    assert stored_bytes(record) is not None
+    before = record.raw
     assert record.values
-    assert stored_bytes(record) is None  # the decoded values stand for it now
-    assert stored_bytes(read_record(raw)) is None  # a record only the full decode speaks for
+    after = record.raw
+    assert before is not None
+    assert after is None  # the decoded values stand for it now
+    assert read_record(raw).raw is None  # a record only the full decode speaks for
