@@ -97,19 +97,23 @@ class CacheLookups:
 _LOOKUPS = "idnode_cache_lookups_total{"
 
 
+def metric_samples(text: str, family: str) -> list[tuple[str, float]]:
+    """Each sample of ``family`` in a Prometheus text exposition: its name with labels, and its value."""
+    samples = []
+    for line in text.splitlines():
+        if line.startswith(family):
+            name, _, value = line.rpartition(" ")
+            samples.append((name, float(value)))
+    return samples
+
+
 def cache_lookups_from(text: str) -> CacheLookups | None:
     """Read ``idnode_cache_lookups_total`` from a Prometheus text exposition (None if it is absent)."""
-    hits = lookups = 0.0
-    found = False
-    for line in text.splitlines():
-        if not line.startswith(_LOOKUPS):
-            continue
-        labels, _, value = line.rpartition(" ")
-        found = True
-        lookups += float(value)
-        if 'result="hit"' in labels or 'result="negative_hit"' in labels:
-            hits += float(value)
-    return CacheLookups(int(hits), int(lookups)) if found else None
+    samples = metric_samples(text, _LOOKUPS)
+    if not samples:
+        return None
+    hits = sum(v for labels, v in samples if 'result="hit"' in labels or 'result="negative_hit"' in labels)
+    return CacheLookups(int(hits), int(sum(v for _, v in samples)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,20 +137,12 @@ _DELAY = "idnode_event_loop_delay_seconds"
 
 def loop_delays_from(text: str) -> LoopDelays | None:
     """Read ``idnode_event_loop_delay_seconds`` from a Prometheus text exposition (None if it is absent)."""
-    held = count = within = 0.0
-    found = False
-    for line in text.splitlines():
-        if not line.startswith(_DELAY):
-            continue
-        name, _, value = line.rpartition(" ")
-        found = True
-        if name.startswith(_DELAY + "_sum"):
-            held += float(value)
-        elif name.startswith(_DELAY + "_count"):
-            count += float(value)
-        elif name.startswith(_DELAY + "_bucket") and f'le="{STALL_S}"' in name:
-            within += float(value)
-    return LoopDelays(held, int(count - within)) if found else None
+    samples = dict(metric_samples(text, _DELAY))
+    if not samples:
+        return None
+    within = samples.get(f'{_DELAY}_bucket{{le="{STALL_S}"}}', 0.0)
+    held, count = samples.get(f"{_DELAY}_sum", 0.0), samples.get(f"{_DELAY}_count", 0.0)
+    return LoopDelays(held, int(count - within))
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout_s: float) -> int:
