@@ -17,16 +17,12 @@ from typing import Any
 
 import msgpack
 
-from protocol.constants import DEFAULT_PERMISSIONS, DEFAULT_TTL_S, Permission, TTLType
+from protocol.constants import Permission
 from protocol.jsonwrite import value_json
-from storage.records import FORMAT_V1
+from storage.records import FORMAT_V1, plain_fields
 
 _V1 = bytes([FORMAT_V1])
-# The defaults of a blob's fields after type and data, which storage.records.encode_value leaves out.
-_DEFAULTS = (DEFAULT_TTL_S, int(TTLType.RELATIVE), int(DEFAULT_PERMISSIONS), 0, ())
-_USUAL_FIELDS = 6  # type, data, ttl, ttl_type, permissions, timestamp: encode_value's blob of most values
 _PUBLIC_READ = int(Permission.PUBLIC_READ)
-_TTL_TYPES = frozenset(int(t) for t in TTLType)
 _LEFT_OUT = b""  # a value without PUBLIC_READ: the answer leaves it out (rare: not memoised)
 _FRAGMENTS: dict[tuple[int, bytes], bytes] = {}  # (index, blob) -> the public value's JSON object
 _FRAGMENTS_MAX = 16_384  # ~250 B of JSON, blob and key per entry: a few MB per worker at most
@@ -67,16 +63,11 @@ def _write(index: Any, blob: Any) -> bytes | None:
     if type(index) is not int or type(blob) is not bytes:
         return None
     try:
-        fields = _unpackb(blob, raw=False, use_list=False)
-        if type(fields) is tuple and len(fields) == _USUAL_FIELDS:  # a timestamp, no references: most values
-            value_type, data, ttl, ttl_type, perms, timestamp = fields
-        else:
-            if type(fields) is not tuple or not 2 <= len(fields) <= 7:
-                return None
-            value_type, data, ttl, ttl_type, perms, timestamp, refs = fields + _DEFAULTS[len(fields) - 2 :]
-            if refs:
-                return None
-        if type(value_type) is not str or type(data) is not bytes or ttl_type not in _TTL_TYPES:
+        fields = plain_fields(blob)
+        if fields is None:
+            return None
+        value_type, data, ttl, ttl_type, perms, timestamp = fields
+        if type(value_type) is not str or type(data) is not bytes:
             return None
         if type(ttl) is not int or type(perms) is not int or type(timestamp) is not int:
             return None

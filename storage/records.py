@@ -243,25 +243,42 @@ def read_record(raw: bytes) -> StoredRecord:
     return StoredRecord(raw, None, _U32.pack(count) + b"".join(wires), count, min(ttls))
 
 
+PlainFields = tuple[Any, Any, Any, Any, Any, Any]  # type, data, ttl, ttl_type, permissions, timestamp
+
+
+def plain_fields(blob: bytes) -> PlainFields | None:
+    """A stored value's fields, defaults filled in, for readers that answer without a ``HandleValue`` (the
+    wire form here, the HTTP JSON in storage/record_json.py); None for a value the full decoder must read:
+    references, fewer than the two fields ``encode_value`` always keeps, more than it writes, or a TTL type
+    it does not know. The fields' own types are the caller's to check; bytes that are not msgpack raise."""
+    fields = _unpackb(blob, raw=False, use_list=False)
+    if type(fields) is not tuple:
+        return None
+    count = len(fields)
+    if count == _USUAL_FIELDS:  # a timestamp, no references: most values
+        usual: PlainFields = fields
+    elif 2 <= count <= len(_DEFAULTS):
+        *head, refs = fields + _DEFAULTS[count:]
+        if refs:
+            return None
+        usual = tuple(head)  # six items: _DEFAULTS has seven
+    else:
+        return None
+    return usual if usual[3] in _TTL_TYPES else None
+
+
 def _transcode(index: int, blob: bytes) -> _Fact | None:
     """The facts of one stored value (see ``_WIRES``), or None for a value with references, odd field types
     or fields too wide for the wire: those take the full decode (and any error is its to raise)."""
     try:
-        fields = _unpackb(blob, raw=False, use_list=False)
-        if type(fields) is tuple and len(fields) == _USUAL_FIELDS:  # timestamp, no references: most values
-            type_, data, ttl, ttl_type, perms, timestamp = fields
-        else:
-            if len(fields) < len(_DEFAULTS):
-                fields += _DEFAULTS[len(fields):]
-            type_, data, ttl, ttl_type, perms, timestamp, refs = fields
-            if refs:
-                return None
-        if ttl_type not in _TTL_TYPES or type(index) is not int:
+        fields = plain_fields(blob)
+        if fields is None or type(index) is not int:
             return None
         # struct refuses what is not an int of the wire's width; bytes.join what is not bytes.
-        wire = plain_value_wire(index, type_, data, ttl, ttl_type, perms, timestamp)
+        wire = plain_value_wire(index, *fields)
     except (ValueError, TypeError, AttributeError, struct.error, msgpack.UnpackException):
         return None
+    _, _, ttl, ttl_type, perms, _ = fields
     fact = (wire, perms & _PUBLIC_READ, ttl if ttl_type == _RELATIVE else NO_RELATIVE_TTL)
     if len(_WIRES) >= _DECODED_MAX:
         _WIRES.clear()
