@@ -28,7 +28,7 @@ from collections.abc import Callable
 from functools import partial
 from time import perf_counter
 
-from storage.api import HandleStore, StorageError, StorageUnavailable
+from storage.api import HandleStore, StorageError, StorageUnavailable, StoredOutcome
 from storage.records import StoredRecord
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class RecordLoader:
         self._running += 1
         self._store.read_records_soon(batch.keys, partial(self._finish, batch))
 
-    def _finish(self, batch: _Batch, outcome: list[StoredRecord | None] | StorageError) -> None:
+    def _finish(self, batch: _Batch, outcome: list[StoredOutcome] | StorageError) -> None:
         """Its read returned: free its keys, start the next batch if one waits, answer its requesters."""
         if not self._closed:  # aclose let go of every slot already (and a key asked for since is not ours)
             slots = self._slots
@@ -145,7 +145,8 @@ class RecordLoader:
         self._queued.clear()
 
 
-def _deliver(batch: _Batch, records: list[StoredRecord | None]) -> None:
+def _deliver(batch: _Batch, records: list[StoredOutcome]) -> None:
+    """Each requester gets its position's outcome: a record, None, or the StorageError of a damaged record."""
     waiters, batch.waiters = batch.waiters, []  # each requester hears exactly once
     for deliver, position in waiters:
         try:

@@ -19,12 +19,13 @@ from resolver.cache import CacheEntry, ResolutionCache
 from resolver.loader import Outcome, RecordLoader
 from resolver.logs import LogThrottle
 from resolver.registry import PrefixRegistry
-from storage.api import HandleStore, PrefixRecord, PrefixStatus, Record, StorageUnavailable
+from storage.api import HandleStore, PrefixRecord, PrefixStatus, Record, StorageError, StorageUnavailable
 from storage.records import StoredRecord
 
 RC = ResponseCode
 log = logging.getLogger(__name__)
 _UNAVAILABLE_LOG = LogThrottle()  # ops work: an outage logs one line per interval per worker, with its cause
+_DAMAGED_LOG = LogThrottle()  # a damaged record asked for in a loop must not flood the log either
 # Location types a prefix referral carries (TI core/Common.java LOCATION_TYPES, handle-protocol.md §8.6, §13).
 LOCATION_TYPES = frozenset(
     ("HS_SITE", "HS_SITE.6", "HS_SITE.PREFIX", "HS_NA_DELEGATE", "HS_SERV", "HS_SERV.PREFIX")
@@ -100,6 +101,12 @@ def _log_unavailable(exc: StorageUnavailable) -> None:
         log.warning("storage read failed (%d more since the last line): %s", held, exc, exc_info=exc)
 
 
+def _log_damaged(key: str, exc: StorageError) -> None:
+    held = _DAMAGED_LOG.ready(time.monotonic())
+    if held is not None:
+        log.error("stored record of %s cannot be read (%d more since the last line): %s", key, held, exc)
+
+
 class Resolver:
     """Answers resolutions for one worker from its registry, cache and store."""
 
@@ -148,7 +155,7 @@ class Resolver:
         outcome: Outcome
         try:
             outcome = await self.loader.load(ident.key)
-        except StorageUnavailable as exc:
+        except StorageError as exc:  # unavailable, or this record cannot be read: settle answers both
             outcome = exc
         return self.settle(ident.key, outcome, generation, now, indexes, types)
 
@@ -163,7 +170,10 @@ class Resolver:
                 _log_unavailable(outcome)
                 message = f"storage unavailable: {outcome}"
                 return Resolution(RC.ERROR, CacheEntry("", None, 0.0), message=message)
-            raise outcome  # a damaged record or a bug: the transport logs it (STYLE #10)
+            if isinstance(outcome, StorageError):  # its stored record cannot be read: RC 2, nothing cached
+                _log_damaged(key, outcome)
+                return Resolution(RC.ERROR, CacheEntry("", None, 0.0), message="stored record cannot be read")
+            raise outcome  # a bug: the transport logs it (STYLE #10)
         if generation == self.cache.generation:
             entry = self.cache.put(key, outcome, now)
         else:  # a write landed while we read: answer, but do not keep what may be stale

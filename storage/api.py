@@ -178,8 +178,11 @@ class StorageObserver(Protocol):
 # What ``HandleStore.read_many_soon`` hands its callback: the records in order (None: no such handle), or the
 # error the read failed with (``StorageUnavailable`` normally).
 ReadDone = Callable[[list[Record | None] | StorageError], None]
-# What ``HandleStore.read_records_soon`` hands its callback: the same, each record as a ``StoredRecord``.
-StoredDone = Callable[[list[StoredRecord | None] | StorageError], None]
+# What ``HandleStore.read_records_soon`` hands its callback: the same, each record as a ``StoredRecord``,
+# except that a record this code cannot read is a ``StorageError`` at its own position: its requesters
+# alone fail, not the others read with it.
+StoredOutcome = StoredRecord | None | StorageError
+StoredDone = Callable[[list[StoredOutcome] | StorageError], None]
 
 
 class HandleStore(Protocol):
@@ -204,7 +207,8 @@ class HandleStore(Protocol):
 
     def read_records_soon(self, handles: Sequence[str], done: StoredDone) -> None:
         """``read_many_soon`` for the resolution path: each record as a ``storage.records.StoredRecord`` (its
-        public values already in wire form, decoded further only on demand). The loader calls this."""
+        public values already in wire form, decoded further only on demand), a damaged one as the
+        ``StorageError`` it gives at its own position. The loader calls this."""
         ...
 
     async def list_handles(self, prefix: str, page: int, page_size: int) -> list[str]: ...

@@ -33,6 +33,7 @@ from storage.api import (
     StorageObserver,
     StorageUnavailable,
     StoredDone,
+    StoredOutcome,
     TxnDecide,
     TxnView,
     ValueAlreadyExists,
@@ -403,28 +404,45 @@ async def _wait(event: asyncio.Event, timeout_s: float) -> None:
         return
 
 
-def _records(raws: RawValues | Exception) -> list[StoredRecord | None] | StorageError:
+def _records(raws: RawValues | Exception) -> list[StoredOutcome] | StorageError:
     """Read a batch's raw values, or pass on its failure as the StorageError it is."""
     if isinstance(raws, Exception):
         return raws if isinstance(raws, StorageError) else unavailable(raws)
+    read = records.read_record
     try:
-        read = records.read_record
         return [None if raw is None else read(raw) for raw in raws]
+    except records.RecordFormatError:
+        return [_one_record(raw) for raw in raws]  # rare: the damaged record fails alone, not its batch
+
+
+def _one_record(raw: bytes | None) -> StoredOutcome:
+    try:
+        return None if raw is None else records.read_record(raw)
     except records.RecordFormatError as exc:
         return StorageError(str(exc))
 
 
-def _values_of(done: ReadDone, outcome: list[StoredRecord | None] | StorageError) -> None:
-    """``read_many_soon``'s outcome from ``read_records_soon``'s: the records as decoded values."""
+def _values_of(done: ReadDone, outcome: list[StoredOutcome] | StorageError) -> None:
+    """``read_many_soon``'s outcome from ``read_records_soon``'s: the records as decoded values. One call
+    asked for all of them, so a damaged record fails the whole call."""
     if isinstance(outcome, StorageError):
         done(outcome)
         return
     try:
-        got = [None if record is None else record.values for record in outcome]
-    except records.RecordFormatError as exc:  # cannot happen after read_record, but never lose the outcome
-        done(StorageError(str(exc)))
+        got = [None if record is None else _decoded(record) for record in outcome]
+    except StorageError as exc:
+        done(exc)
         return
     done(got)
+
+
+def _decoded(record: StoredRecord | StorageError) -> Record:
+    if isinstance(record, StorageError):
+        raise record
+    try:
+        return record.values
+    except records.RecordFormatError as exc:  # cannot happen after read_record, but never lose the outcome
+        raise StorageError(str(exc)) from exc
 
 
 def _settle(waiter: asyncio.Future[list[Record | None]], outcome: list[Record | None] | StorageError) -> None:

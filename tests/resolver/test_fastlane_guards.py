@@ -180,7 +180,7 @@ async def test_pipelined_misses_are_read_at_once_and_answered_in_order(
         assert on.lane.handed_over == 1 and on.stats.http.inflight == 0
 
 
-async def test_a_failed_miss_in_a_pipeline_answers_500_after_the_answers_before_it(
+async def test_a_damaged_record_in_a_pipeline_answers_500_in_order_and_the_pipeline_goes_on(
     redis_url: str, tmp_path: Path
 ) -> None:
     bad = f"{DEMO_PREFIX}/damaged"
@@ -188,11 +188,14 @@ async def test_a_failed_miss_in_a_pipeline_answers_500_after_the_answers_before_
     async with serving_pair(redis_url, tmp_path) as (on, off):
         store = on.resolver.store
         assert isinstance(store, RedisStore)
-        # A record with an unknown version byte: its read fails (StorageError), a bug-class 500.
+        # A record with an unknown version byte: its read fails alone (RC 2, HTTP 500 with the JSON error).
         await store.client.hset(keys.record_key(bad, store.buckets), keys.record_field(bad), b"\x09junk")
         for port in (on.port, off.port):  # the first answer is kept: the misses after it share a read
             await exchange(port, get(REST), ["GET"])
-        lane = await exchange(on.port, data, ["GET", "GET"])
-        assert lane == await exchange(off.port, data, ["GET", "GET"])
-        assert lane[0][1].startswith(b"HTTP/1.1 500") and lane[1] == b""  # then closed
+        lane = await exchange(on.port, data, ["GET", "GET", "GET"])
+        assert lane == await exchange(off.port, data, ["GET", "GET", "GET"])
+        statuses = [answer.split(b" ", 2)[1] for answer in lane[0]]
+        assert statuses == [b"200", b"500", b"200"] and lane[1] is None  # still open
+        assert lane[0][1].endswith(b'"responseCode":2,"handle":"%s","message":"stored record cannot be read"}'
+                                   % bad.encode())
         assert on.lane is not None and on.lane.handed_over == 0 and on.stats.http.inflight == 0

@@ -15,8 +15,9 @@ import redis
 
 from protocol.values import HandleValue
 from storage import keys, open_store
-from storage.api import Record, StorageConfig, StorageError, StorageUnavailable
+from storage.api import Record, StorageConfig, StorageError, StorageUnavailable, StoredOutcome
 from storage.fastread import CLIENT_NAME, pack_command
+from storage.records import StoredRecord
 from storage.redis_store import RedisStore
 from tests.conftest import RedisProcess
 
@@ -77,6 +78,24 @@ async def test_damaged_record_is_a_storage_error(redis_url: str) -> None:
         await store.client.hset(keys.record_key("88.7/bad", store.buckets), "88.7/bad", b"\x09junk")
         (got,) = await outcomes([submit(store, ["88.7/a", "88.7/bad"])])
         assert isinstance(got, StorageError) and not isinstance(got, StorageUnavailable)
+    finally:
+        await store.aclose()
+
+
+async def test_damaged_record_fails_only_its_own_position_for_the_resolver(redis_url: str) -> None:
+    store = await fast_store(redis_url)
+    try:
+        await store.client.hset(keys.record_key("88.7/bad", store.buckets), "88.7/bad", b"\x09junk")
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[list[StoredOutcome] | StorageError] = loop.create_future()
+        store.read_records_soon(["88.7/a", "88.7/bad", "88.7/none", "88.7/a"], outcome.set_result)
+        got = await asyncio.wait_for(outcome, 60)
+        assert isinstance(got, list) and len(got) == 4
+        first, bad, none, again = got
+        assert isinstance(first, StoredRecord) and first.values == (VALUE,)
+        assert isinstance(bad, StorageError) and not isinstance(bad, StorageUnavailable)
+        assert "unknown record version" in str(bad)
+        assert none is None and isinstance(again, StoredRecord) and again.values == (VALUE,)
     finally:
         await store.aclose()
 
