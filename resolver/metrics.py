@@ -49,6 +49,10 @@ WRITE_RESULTS = frozenset(
     {"ok", "conflict", "not_found", "invalid", "forbidden", "rate_limited", "unavailable", "error"}
 )
 STORAGE_OPS = frozenset({"read", "write", "ping", "feed"})
+# The fast paths that give work to a general fallback (a closed set of label values): storage read batches the
+# fast read link (storage.fastread) hands to the redis-py pipeline, HTTP connections the fast lane
+# (resolver/http/fastlane.py) hands to aiohttp.
+HANDOFF_PATHS = frozenset({"storage_read", "http_connection"})
 OTHER = "other"
 
 
@@ -190,6 +194,8 @@ class WorkerStats:
     batch_keys: LocalHistogram = field(default_factory=lambda: LocalHistogram(BATCH_BUCKETS))
     batch_errors: int = 0
     loop_delay: LocalHistogram = field(default_factory=lambda: LocalHistogram(LOOP_DELAY_BUCKETS_S))
+    # Levels, set by ``before_flush``: what each fast path (HANDOFF_PATHS) handed to its fallback so far.
+    handoffs: dict[str, int] = field(default_factory=dict)
 
     def transport(self, name: str) -> TransportStats:
         """The stats of ``udp``, ``tcp`` or ``http``; bind it once per protocol object, not per request."""
@@ -262,6 +268,12 @@ class NodeMetrics:
             "How late the worker's 10 ms watch tick fired, when 2 ms or more: the loop was busy or blocked.",
             buckets=LOOP_DELAY_BUCKETS_S,
         )
+        self.handoffs = _Counter(
+            _name("fast_path_handoffs_total"),
+            "Work a fast path gave its general fallback: storage read batches (fast link down or failing), "
+            "HTTP connections the fast lane handed to aiohttp.",
+            ["path"],
+        )
 
 
 class SupervisorMetrics:
@@ -323,6 +335,7 @@ class MetricsFlusher:
         self._cache = cache
         self._before_flush = before_flush
         self._last_cache = CacheCounts()
+        self._last_handoffs: dict[str, int] = {}
 
     def flush(self) -> None:
         if self._before_flush is not None:
@@ -332,6 +345,7 @@ class MetricsFlusher:
         self._flush_cache()
         self._flush_storage()
         self._flush_writes()
+        self._flush_handoffs()
         self.metrics.feed_lag.set(self.stats.feed_lag_s)
         counts, total = self.stats.loop_delay.take()
         if any(counts):
@@ -375,6 +389,14 @@ class MetricsFlusher:
             _add_histogram(m.batch_keys, counts, total)
         m.batch_errors.inc(s.batch_errors)
         s.batch_errors = 0
+
+    def _flush_handoffs(self) -> None:
+        last = self._last_handoffs
+        for path, now in self.stats.handoffs.items():
+            added = _delta(now, last.get(path, 0))
+            last[path] = now
+            if added:
+                self.metrics.handoffs.labels(path=closed_label(path, HANDOFF_PATHS)).inc(added)
 
     def _flush_writes(self) -> None:
         writes, self.stats.writes = self.stats.writes, {}

@@ -17,6 +17,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import uvloop
 from aiohttp import web
@@ -41,6 +42,9 @@ from resolver.settings import Settings
 from resolver.tcp import ConnectionTracker, HandleTcpProtocol
 from resolver.udp import HandleUdpProtocol
 from storage.api import HandleStore, InvalidationKind, StorageError
+
+if TYPE_CHECKING:
+    from storage.fastread import FastReader
 
 log = logging.getLogger(__name__)
 _FEED_RETRY_S = 0.5
@@ -117,8 +121,9 @@ class _Servers:
         self.lane: FastLane | None = None  # issue 4: the public listener's HTTP fast lane (None: off)
         self.tracker = ConnectionTracker()
 
-    def levels(self, cache: ResolutionCache) -> Levels:
-        """Ops work: copy open connections, in-flight requests and cache size into the stats (each flush)."""
+    def levels(self, cache: ResolutionCache, fast_reader: FastReader | None) -> Levels:
+        """Ops work: copy open connections, in-flight requests, cache size and what the fast paths handed to
+        their fallbacks into the stats (each flush)."""
 
         def copy(stats: WorkerStats) -> None:
             conns = self.tracker.connections
@@ -129,6 +134,10 @@ class _Servers:
             lane = len(self.lane.connections) if self.lane is not None else 0
             stats.http.connections = lane + (len(server.connections) if server is not None else 0)
             stats.cache_entries = len(cache)
+            if fast_reader is not None:
+                stats.handoffs["storage_read"] = fast_reader.handed_off
+            if self.lane is not None:
+                stats.handoffs["http_connection"] = self.lane.handed_over
 
         return copy
 
@@ -249,9 +258,11 @@ async def serve(
     feed: asyncio.Task[None] | None = None
     resolver: Resolver | None = None
     try:
+        if store.fast_reader is not None:  # up before the first miss: a handoff to its fallback means trouble
+            await store.fast_reader.connect()
         resolver = make_resolver(settings, store, PrefixRegistry(await store.list_prefixes()))
         feed = loop.create_task(follow_changes(store, resolver, obs.stats))
-        obs.start(resolver.cache, servers.levels(resolver.cache))
+        obs.start(resolver.cache, servers.levels(resolver.cache, store.fast_reader))
         await _start_servers(settings, sockets, resolver, servers, obs)
         collector.start(loop)  # issue 4: gc passes were the stalls behind the p99 (resolver/gctune.py)
         log.info("worker %d ready", os.getpid())

@@ -127,7 +127,8 @@ def test_metrics_move_over_all_transports_and_readyz_sees_redis_stop(
     def all_counted(s: Samples) -> bool:
         return (all(value(s, "idnode_resolution_duration_seconds_count", transport=t) == n
                     for t in ("udp", "tcp", "http")) and value(s, "idnode_change_feed_lag_seconds") > 0
-                and value(s, "idnode_writes_total", operation="overwrite", result="forbidden") == 1)
+                and value(s, "idnode_writes_total", operation="overwrite", result="forbidden") == 1
+                and value(s, "idnode_fast_path_handoffs_total", path="http_connection") >= 1)
 
     s = wait_metrics(metrics_port, all_counted)
     for transport in ("udp", "tcp", "http"):
@@ -136,6 +137,7 @@ def test_metrics_move_over_all_transports_and_readyz_sees_redis_stop(
         assert value(s, "idnode_resolutions_total", transport=transport, code="server_not_resp") == rounds
         assert value(s, "idnode_resolution_duration_seconds_count", transport=transport) == n
     assert value(s, "idnode_writes_total", operation="overwrite", result="forbidden") == 1
+    assert value(s, "idnode_fast_path_handoffs_total", path="storage_read") == 0  # the fast link carried all
     assert value(s, "idnode_cache_lookups_total", result="miss") > 0
     assert value(s, "idnode_cache_lookups_total", result="hit") > 0
     assert value(s, "idnode_cache_lookups_total", result="negative_hit") > 0
@@ -174,6 +176,8 @@ def test_metrics_move_over_all_transports_and_readyz_sees_redis_stop(
     assert int(message.header.response_code) == 2
     s = wait_metrics(metrics_port, lambda s: value(s, "idnode_storage_errors_total", op="read") > 0)
     assert value(s, "idnode_storage_batch_errors_total") > 0
+    # With Redis gone the fast read link hands its batches to the redis-py pipeline (which fails them).
+    assert value(s, "idnode_fast_path_handoffs_total", path="storage_read") >= 1
     assert value(s, "idnode_resolutions_total", transport="udp", code="error") == 1
     assert "storage read failed (0 more since the last line)" in node.log()
     assert "exc=Traceback" in node.log() and "ConnectionError" in node.log()

@@ -24,10 +24,14 @@ import asyncio, sys, time
 from resolver.metrics import CacheCounts, MetricsFlusher, NodeMetrics, WorkerStats
 
 cache_hits = [7]
+read_handoffs = [2]
 
 def levels(stats: WorkerStats) -> None:
     stats.udp.inflight = 3
     stats.cache_entries = 40
+    stats.handoffs["storage_read"] = read_handoffs[0]  # cumulative, as FastReader.handed_off
+    stats.handoffs["http_connection"] = 1
+    stats.handoffs["88.100.1/secret"] = 1  # never a label value
 
 async def main(successes: int) -> None:
     stats = WorkerStats()
@@ -43,6 +47,7 @@ async def main(successes: int) -> None:
     udp.finish_message(bytes(24) + (100).to_bytes(4, "big") + bytes(8), time.perf_counter() - 5.0)
     udp.finish(999, 2.0)  # unknown code, beyond the last bucket
     cache_hits[0] += 3
+    read_handoffs[0] += 3
     stats.count_write("doc-put", "ok")
     stats.count_write("88.100.1/secret", "weird")  # never a label value
     stats.on_roundtrip("read", 5, 1e-3, ok=False)
@@ -120,6 +125,9 @@ def test_counters_sum_over_workers_and_gauges_over_live_ones(
     assert value(found, "idnode_writes_total", operation="other", result="other") == 2
     assert value(found, "idnode_storage_errors_total", op="read") == 2
     assert value(found, "idnode_storage_batch_errors_total") == 2
+    assert value(found, "idnode_fast_path_handoffs_total", path="storage_read") == 10  # 2 + 3 per worker
+    assert value(found, "idnode_fast_path_handoffs_total", path="http_connection") == 2
+    assert value(found, "idnode_fast_path_handoffs_total", path="other") == 2
 
 
 def test_latency_buckets_from_50us_to_1s(metrics_dir: Path, workers: list[Worker]) -> None:
