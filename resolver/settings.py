@@ -100,6 +100,8 @@ class LimitSettings:
     max_message_bytes: largest Handle message (handle-protocol.md §1.5: 262,144).
     tcp_max_in_flight: requests one TCP connection may have unanswered before the node stops reading it.
     tcp_idle_timeout_s: a TCP connection with nothing in flight and no bytes for this long is closed.
+    tcp_max_connections: open Handle TCP connections per worker; more are closed at once (0 = no cap).
+    tcp_message_timeout_s: a Handle message must arrive whole within this from its first byte (slowloris).
     udp_max_partial: multi-packet UDP requests held for reassembly at once, per worker.
     http_max_connections: open HTTP connections per worker and listener; more are closed at once (0 = no cap).
     http_header_timeout_s: a request's headers must arrive whole within this (slowloris), per request.
@@ -112,6 +114,8 @@ class LimitSettings:
     max_message_bytes: int = 262_144
     tcp_max_in_flight: int = 128
     tcp_idle_timeout_s: float = 600.0
+    tcp_max_connections: int = 1024  # ours, as http_max_connections: bounds descriptors and buffers
+    tcp_message_timeout_s: float = 30.0  # ours: 256 KiB (the largest message) at ~9 KB/s still fits
     udp_max_partial: int = 1024
     udp_max_in_flight: int = 1024
     http_max_connections: int = 1024  # admin work: ours; bounds descriptors and buffers (see ulimit -n)
@@ -242,6 +246,8 @@ FIELDS: dict[str, _Field] = {
     "max_prefix_length": _Field(("limits", "identifier", "max_prefix_length"), int, "prefix characters"),
     "tcp_max_in_flight": _Field(("limits", "tcp_max_in_flight"), int, "unanswered requests per connection"),
     "tcp_idle_timeout_s": _Field(("limits", "tcp_idle_timeout_s"), float, "idle TCP connection timeout"),
+    "tcp_max_connections": _Field(("limits", "tcp_max_connections"), int, "TCP connections per worker"),
+    "tcp_message_timeout_s": _Field(("limits", "tcp_message_timeout_s"), float, "time to send one message"),
     "cache_max_entries": _Field(("cache", "max_entries"), int, "cached identifiers per worker"),
     "cache_max_ttl_s": _Field(("cache", "max_ttl_s"), float, "cap on cache TTL"),
     "cache_negative_ttl_s": _Field(("cache", "negative_ttl_s"), float, "TTL of 'not found' entries"),

@@ -8,6 +8,12 @@ transport's write buffer is over its high-water mark (``pause_writing``) or one 
 connection stops reading, so a client that pipelines and never reads cannot grow the worker's memory (STYLE
 #12; the client's own send blocks instead).
 A framing error is answered with RC 4 and closes the connection, as the reference server does.
+
+Connections are bounded like the HTTP listeners' (resolver/http/conn_guard.py): past ``max_connections`` open
+ones per worker a new connection is closed at once (a flood of idle connections must not take the descriptors
+the worker needs for Redis and its other listeners), and a message must arrive whole within
+``message_timeout_s`` of its first byte: a client dribbling a byte at a time (slowloris) is closed, though
+each byte would keep the idle timeout away.
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ from typing import cast
 from protocol.errors import ProtocolError
 from protocol.framing import NEED_DATA, TcpFramer
 from resolver.handler import HandleResponder, Pending, framing_error
-from resolver.logs import AccessLog, log_handle_access
+from resolver.logs import AccessLog, LogThrottle, log_handle_access
 from resolver.metrics import TransportStats
 
 log = logging.getLogger(__name__)
 WRITE_HIGH_BYTES = 256 * 1024  # answers buffered per connection before reading stops (~60 large replies)
 WRITE_LOW_BYTES = 64 * 1024
+_REFUSED_LOG = LogThrottle()  # a connection flood logs one line per interval per worker
 
 
 class ConnectionTracker:
@@ -53,7 +60,7 @@ class HandleTcpProtocol(asyncio.Protocol):
     def __init__(
         self, responder: HandleResponder, tracker: ConnectionTracker, *, max_in_flight: int,
         idle_timeout_s: float, max_message_bytes: int, stats: TransportStats | None = None,
-        access: AccessLog | None = None,
+        access: AccessLog | None = None, max_connections: int = 0, message_timeout_s: float = 0.0,
     ) -> None:
         self.responder = responder
         self.stats = stats  # ops work: None when metrics are off
@@ -61,6 +68,8 @@ class HandleTcpProtocol(asyncio.Protocol):
         self.tracker = tracker
         self.max_in_flight = max_in_flight
         self.idle_timeout_s = idle_timeout_s
+        self.max_connections = max_connections  # 0: no cap
+        self.message_timeout_s = message_timeout_s  # 0: no limit
         self.framer = TcpFramer(max_message_bytes)
         self.in_flight = 0
         self.transport: asyncio.Transport | None = None
@@ -72,8 +81,14 @@ class HandleTcpProtocol(asyncio.Protocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._later: list[bytes] = []  # answers from storage reads, written together (_after_answers)
         self._settling = False  # _after_answers is scheduled
+        self._partial_since: float | None = None  # loop time the unfinished message in the framer began
+        self._message_timer: asyncio.TimerHandle | None = None  # lazily re-armed: see _check_message
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.max_connections and len(self.tracker.connections) >= self.max_connections:
+            _log_refused(self.max_connections)
+            transport.close()  # never tracked nor read: connection_lost finds nothing to undo
+            return
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=WRITE_HIGH_BYTES, low=WRITE_LOW_BYTES)
         peer = transport.get_extra_info("peername")
@@ -83,8 +98,9 @@ class HandleTcpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.tracker.connections.discard(self)
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
+        for timer in (self._idle_timer, self._message_timer):
+            if timer is not None:
+                timer.cancel()
         # Misses still waiting on a read stay counted until it calls back; their answers go nowhere.
         self.transport = None
         self.tracker.changed()
@@ -111,10 +127,16 @@ class HandleTcpProtocol(asyncio.Protocol):
     def _drain_framer(self, now: float, out: list[bytes], started: float) -> None:
         framer, respond_now, access = self.framer, self.responder.respond_now, self.access
         out_bytes = 0
+        taken = False  # a whole message came since the last look: an unfinished one after it is new
         while self.in_flight < self.max_in_flight and not self._write_paused and out_bytes < WRITE_HIGH_BYTES:
             message = framer.next_message()
             if message is NEED_DATA:
+                if not framer.buffered:
+                    self._partial_since = None
+                elif taken or self._partial_since is None:
+                    self._partial(now)
                 return
+            taken = True
             try:
                 result = respond_now(message, now, client=self._client)
             except Exception:  # a bug must not kill the connection, let alone the worker (STYLE #10)
@@ -172,6 +194,7 @@ class HandleTcpProtocol(asyncio.Protocol):
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _pause(self) -> None:
+        self._partial_since = None  # not the client's delay while we do not read: the clock restarts after
         if not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
@@ -192,6 +215,27 @@ class HandleTcpProtocol(asyncio.Protocol):
             self.transport.resume_reading()
             self.data_received(b"")  # frames already buffered while paused
 
+    def _partial(self, now: float) -> None:
+        """An unfinished message waits in the framer from ``now``: it has ``message_timeout_s`` to finish."""
+        self._partial_since = now
+        if self._message_timer is None and self.message_timeout_s > 0:
+            self._message_timer = self._loop.call_at(now + self.message_timeout_s, self._check_message)
+
+    def _check_message(self) -> None:
+        """One timer per connection, re-armed only when it fires (not per read): close a connection whose
+        unfinished message is older than the timeout, else wait for the one now unfinished, if any."""
+        self._message_timer = None
+        since = self._partial_since
+        if since is None or self.transport is None:
+            return
+        due = since + self.message_timeout_s
+        if self._loop.time() >= due:
+            log.info("closing a TCP connection from %s: no whole message within %g s", self._client,
+                     self.message_timeout_s)
+            self.close()
+            return
+        self._message_timer = self._loop.call_at(due, self._check_message)
+
     def _check_idle(self) -> None:
         if self.transport is None:
             return
@@ -204,3 +248,10 @@ class HandleTcpProtocol(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+def _log_refused(cap: int) -> None:
+    held = _REFUSED_LOG.ready(asyncio.get_running_loop().time())
+    if held is not None:
+        log.warning("refusing TCP connections: %d open, the cap (tcp_max_connections); %d more refused since "
+                    "the last line", cap, held)

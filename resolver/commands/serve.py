@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from resolver.fdlimit import descriptors_needed, raise_open_file_limit
 from resolver.http.tls import server_ssl_context
 from resolver.http.write_ctx import node_key
 from resolver.logs import setup_logging
@@ -69,6 +70,7 @@ def serve_node(
 ) -> int:
     """Embedded Redis (if no URL) -> sockets -> ``prepare`` -> supervised workers; Redis stops last."""
     setup_logging(settings.log.format)
+    raise_open_file_limit(descriptors_needed(settings))  # before the workers: they inherit it
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url, owner = resolve_redis_url(settings.storage)
     try:

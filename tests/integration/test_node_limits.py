@@ -104,6 +104,39 @@ async def test_tcp_client_that_never_reads_is_stopped(redis_url: str, tmp_path: 
         assert node.stop() == 0, node.log()
 
 
+async def _served(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request_id: int) -> int:
+    """Resolve on an open connection: the response code (the connection is tracked by the worker)."""
+    writer.write(resolution_request("99.1/x", request_id=request_id))
+    head = await asyncio.wait_for(reader.readexactly(20), 10)
+    body = await asyncio.wait_for(reader.readexactly(int.from_bytes(head[16:20], "big")), 10)
+    return int(decode_message(head + body).header.response_code)
+
+
+@pytest.mark.slow
+async def test_tcp_connections_over_the_cap_and_a_dribbling_client_are_closed(
+    redis_url: str, tmp_path: Path
+) -> None:
+    node = start_node(tmp_path / "node", redis_url, "--tcp-max-connections", "2", "--tcp-message-timeout-s",
+                      "0.5", workers=1)
+    held: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        for i in range(2):
+            held.append(await asyncio.open_connection(HOST, node.handle_port))
+            assert await _served(*held[-1], request_id=i + 1) == 301
+        reader, writer = await asyncio.open_connection(HOST, node.handle_port)
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # the third: closed at once, unread
+        writer.close()
+        assert await _served(*held[0], request_id=3) == 301  # the two held ones are still served
+        held[1][1].write(resolution_request("99.1/x", request_id=4)[:10])  # and never the rest of it
+        assert await asyncio.wait_for(held[1][0].read(), 10) == b""
+        assert "refusing TCP connections: 2 open" in node.log()
+        assert "no whole message within 0.5 s" in node.log()
+    finally:
+        for _, writer in held:
+            writer.close()
+        assert node.stop() == 0, node.log()
+
+
 def _metric(port: int, name: str) -> float:
     with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=5) as resp:
         for line in resp.read().decode().splitlines():
