@@ -64,7 +64,14 @@ class Pending:
             response = self.responder.answer_read(self, outcome)
         except Exception:  # a bug or a damaged record: logged; the requester still hears (STYLE #10)
             log.exception("unexpected error answering a Handle request after its storage read")
-        self.reply(response)
+        # The transport's reply holds this Pending (a partial over it): let go of it first, so the two are
+        # freed by reference counting. A cycle would outlive the request (resolver/gctune.py freezes it).
+        reply, self.reply = self.reply, _answered
+        reply(response)
+
+
+def _answered(response: bytes | None) -> None:
+    """A Pending's reply once it has answered: it answers once."""
 
 
 @dataclass(frozen=True, slots=True)
