@@ -63,17 +63,18 @@ def stored_resolution_json(handle: str, answer: Resolution) -> bytes | None:
 def dump_json(body: dict[str, Any], pretty: bool) -> bytes:
     """``body`` as UTF-8 JSON: compact (the default) or indented by two (``pretty``).
 
-    Compact answers are written by orjson, byte for byte what ``json.dumps`` with ``_COMPACT`` writes for
+    Both are written by orjson, byte for byte what ``json.dumps`` with ``_COMPACT`` or ``_PRETTY`` writes for
     these bodies (strings, ints, bools, None, lists, dicts with str keys; tests/resolver/test_http.py) at a
-    fifteenth of the cost, a tenth of a cache miss's CPU (issue 4). The bodies hold no floats, the one type
-    orjson writes differently (NaN, exponents); what orjson refuses (an int past 64 bits, a lone surrogate)
-    goes to json, which answers or raises as before.
+    fifteenth of the cost, a tenth of a cache miss's CPU (issue 4). ``json.dumps`` with an indent also builds
+    its encoder's closures as reference cycles on every call, which the worker's collector keeps until a
+    rare full pass (resolver/gctune.py). The bodies hold no floats, the one type orjson writes differently
+    (NaN, exponents); what orjson refuses (an int past 64 bits, a lone surrogate) goes to json, which answers
+    or raises as before.
     """
-    if not pretty:
-        try:
-            return orjson.dumps(body)
-        except TypeError:  # orjson.JSONEncodeError
-            pass
+    try:
+        return orjson.dumps(body, option=orjson.OPT_INDENT_2) if pretty else orjson.dumps(body)
+    except TypeError:  # orjson.JSONEncodeError
+        pass
     return json.dumps(body, **_PRETTY if pretty else _COMPACT).encode("utf-8")
 
 

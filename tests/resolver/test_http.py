@@ -85,8 +85,8 @@ _JSON_TREES = st.recursive(
 
 
 @given(st.dictionaries(st.text(), _JSON_TREES))
-def test_compact_answers_are_what_json_writes(body: dict[str, object]) -> None:
-    # answers.dump_json writes compact answers with orjson: byte for byte json's text, or json's own error.
+def test_compact_and_pretty_answers_are_what_json_writes(body: dict[str, object]) -> None:
+    # answers.dump_json writes answers with orjson: byte for byte json's text, or json's own error.
     def written(write: Callable[[], bytes]) -> bytes | type[Exception]:
         try:
             return write()
@@ -95,3 +95,5 @@ def test_compact_answers_are_what_json_writes(body: dict[str, object]) -> None:
 
     expected = written(lambda: json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
     assert written(lambda: dump_json(body, False)) == expected
+    pretty = written(lambda: json.dumps(body, indent=2, ensure_ascii=False).encode())
+    assert written(lambda: dump_json(body, True)) == pretty  # and indented ones, the same way

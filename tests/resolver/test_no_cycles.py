@@ -20,6 +20,7 @@ from tests.resolver.fastlane_rig import exchange, get, serving_pair
 from tests.resolver.test_transports import PEER, tcp_pair, udp_pair
 
 MISSES = 300
+QUERIES = ["", "?pretty", "?type=URL", "?index=1&pretty"] * 4  # the usual answer, and the general JSON path
 # What one round of the test's own machinery may leave (futures, events, a task): far below one per miss.
 TOLERATED = 60
 
@@ -72,7 +73,8 @@ async def test_http_lane_misses_leave_no_cycles(redis_url: str, tmp_path: Path) 
             with counting_cycles() as counted:
                 for connection in range(4):
                     first = 2000 + per_connection * 100 + connection * 20 + len(found) * 1000
-                    data = b"".join(get(f"/api/handles/{h}") for h in misses(per_connection, first))
+                    data = b"".join(get(f"/api/handles/{h}{query}")
+                                    for h, query in zip(misses(per_connection, first), QUERIES, strict=False))
                     answers, _ = await exchange(on.port, data, ["GET"] * per_connection)
                     assert all(a.startswith(b"HTTP/1.1 404") for a in answers)
             found[len(found)] = (per_connection, counted[0])
