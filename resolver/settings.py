@@ -126,11 +126,18 @@ class LimitSettings:
 
 @dataclass(frozen=True, slots=True)
 class RateLimitSettings:
-    """Per-client token buckets (0 disables): resolutions and writes per second, and the burst allowed."""
+    """Per-client token buckets (0 disables): resolutions and writes per second, and the burst allowed.
+
+    udp_packets_per_s / udp_packets_burst: datagrams of multi-packet UDP answers each source address may
+    receive (one-packet answers are not counted). A UDP source can be forged, and a 50-byte request can ask
+    for an answer of hundreds of datagrams: this bounds what the node sends a victim named as the source.
+    """
 
     resolutions_per_s: float = 0.0
     writes_per_s: float = 0.0
     burst: int = 100
+    udp_packets_per_s: float = 500.0  # ~250 KB/s of large answers per address, node-wide
+    udp_packets_burst: int = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +246,8 @@ FIELDS: dict[str, _Field] = {
     "resolutions_per_s": _Field(("rate", "resolutions_per_s"), float, "per-client resolution rate"),
     "writes_per_s": _Field(("rate", "writes_per_s"), float, "per-client write rate"),
     "rate_burst": _Field(("rate", "burst"), int, "rate limit burst"),
+    "udp_packets_per_s": _Field(("rate", "udp_packets_per_s"), float, "large-answer UDP datagrams/address"),
+    "udp_packets_burst": _Field(("rate", "udp_packets_burst"), int, "burst of those datagrams"),
     "token_ttl_s": _Field(("token_ttl_s",), int, "admin token lifetime"),
     "max_body_bytes": _Field(("limits", "max_body_bytes"), int, "largest HTTP body"),
     "max_message_bytes": _Field(("limits", "max_message_bytes"), int, "largest Handle message"),

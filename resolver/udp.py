@@ -4,6 +4,11 @@ Multi-packet requests (TC set) are reassembled with bounds and an expiry; respon
 out as numbered fragments. A datagram that does not decode gets no reply (STYLE #10, as aioquic does).
 At ``max_in_flight`` misses waiting on storage, a further miss is answered RC 3 (RC_SERVER_TOO_BUSY, the
 protocol's back-pressure signal, handle-protocol.md §6) instead of queueing without bound.
+
+A source address is a claim over UDP: a 50-byte request naming a victim's address may ask for an answer of
+hundreds of datagrams (up to 256 KiB). So the datagrams of multi-packet answers are charged to a token bucket
+per address (``packets``, settings.udp_packets_per_s); past it the address gets one RC 3 datagram that says
+to ask over TCP, as DNS answers a truncated reply. One-packet answers, most of them, are never charged.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from protocol.bodies import ErrorBody, encode_body
 from protocol.constants import MAX_UDP_PACKET_SIZE, ResponseCode
 from protocol.errors import ProtocolError
 from protocol.framing import ReassemblyLimits, UdpReassembler, split_for_udp
-from protocol.messages import encode_reply_bytes
+from protocol.messages import decode_message, encode_error, encode_reply_bytes
 from resolver.handler import HandleResponder, Pending
 from resolver.logs import AccessLog, log_handle_access
 from resolver.metrics import TransportStats
+from resolver.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 _TC_BYTE = 0x20  # TC in envelope byte 2 (§3)
@@ -29,6 +35,7 @@ Address = tuple[str, int] | tuple[str, int, int, int]
 _SERVER_BUSY = int(ResponseCode.SERVER_TOO_BUSY)
 # encode_error's body for RC 3, encoded once: at saturation a shed answer is a share of every second's work.
 _BUSY_BODY = encode_body(ErrorBody("server busy"))
+_TOO_MANY_PACKETS = "too many UDP datagrams to this address: ask over TCP"
 
 
 class HandleUdpProtocol(asyncio.DatagramProtocol):
@@ -37,8 +44,10 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
     def __init__(
         self, responder: HandleResponder, *, max_message_bytes: int, max_partial: int,
         max_in_flight: int = 1024, stats: TransportStats | None = None, access: AccessLog | None = None,
+        packets: RateLimiter | None = None,
     ) -> None:
         self.responder = responder
+        self.packets = packets if packets is not None and not packets.unlimited else None
         self.max_in_flight = max_in_flight
         self.stats = stats  # ops work: None when metrics are off
         self.access = access  # ops work: None when the access log is off
@@ -73,7 +82,7 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
             log.exception("unexpected error answering a UDP request")
             return
         if isinstance(result, bytes):
-            self._send(result, addr)  # a finished Handle/UDP resolution (hot or without I/O)
+            self._send(result, addr, data)  # a finished Handle/UDP resolution (hot or without I/O)
             if stats is not None:
                 stats.finish_message(result, started)
             if access is not None and access.sampled():
@@ -104,7 +113,7 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
     def _answer_later(self, pending: Pending, addr: Address, started: float, response: bytes | None) -> None:
         try:
             if response is not None:
-                self._send(response, addr)  # a finished Handle/UDP resolution after a storage read
+                self._send(response, addr, pending.query.data)  # a Handle/UDP resolution after a storage read
                 if self.stats is not None:
                     self.stats.finish_message(response, started)
                 if self.access is not None and self.access.sampled():
@@ -116,15 +125,31 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
             if self.in_flight == 0:
                 self.drained.set()
 
-    def _send(self, response: bytes, addr: Address) -> None:
+    def _send(self, response: bytes, addr: Address, request: bytes = b"") -> None:
+        """``response`` to ``addr``, fragmented (§1.4) within the address's datagram budget (module doc)."""
         transport = self.transport
         if transport is None:
             return
         if len(response) <= MAX_UDP_PACKET_SIZE:
             transport.sendto(response, addr)
             return
-        for packet in split_for_udp(response):
+        packets = split_for_udp(response)
+        if self.packets is not None and self.packets.acquire(addr[0], self._loop.time(), len(packets)):
+            self._too_many_packets(request, addr)
+            return
+        for packet in packets:
             transport.sendto(packet, addr)
+
+    def _too_many_packets(self, request: bytes, addr: Address) -> None:
+        """One RC 3 datagram instead of a large answer (counted with the rate-limit refusals)."""
+        if self.stats is not None:
+            self.stats.rate_limited += 1
+        try:
+            refusal = encode_error(decode_message(request), _SERVER_BUSY, _TOO_MANY_PACKETS)
+        except ProtocolError:
+            return  # cannot happen for a request that was answered; never send the large answer instead
+        if self.transport is not None:
+            self.transport.sendto(refusal, addr)
 
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP errors for earlier replies: nothing to do for a connectionless server

@@ -151,6 +151,9 @@ async def _start_servers(
     limiter = None
     if rate.resolutions_per_s > 0:
         limiter = RateLimiter(node_rate(rate.resolutions_per_s, rate.burst, settings.worker_count()))
+    # Datagrams of large UDP answers per source address: a forged source must not make the node a reflector.
+    workers = settings.worker_count()
+    udp_packets = RateLimiter(node_rate(rate.udp_packets_per_s, rate.udp_packets_burst, workers))
     # Ops work: one responder per transport, so rate-limit refusals are counted by transport.
     tcp_stats, udp_stats = obs.transport("tcp"), obs.transport("udp")
     tcp_responder = HandleResponder(resolver, limits.identifier, limits.max_message_bytes, limiter, tcp_stats)
@@ -168,6 +171,7 @@ async def _start_servers(
         lambda: HandleUdpProtocol(
             udp_responder, max_message_bytes=limits.max_message_bytes, max_partial=limits.udp_max_partial,
             max_in_flight=limits.udp_max_in_flight, stats=udp_stats, access=obs.access,
+            packets=udp_packets,
         ),
         sock=sockets.udp,
     )
