@@ -52,14 +52,15 @@ async def test_a_message_dribbled_past_the_timeout_closes_the_connection(respond
 
 
 async def test_steady_pipelining_split_across_reads_is_not_closed(responder: HandleResponder) -> None:
-    proto, transport = connect(responder, ConnectionTracker(), message_timeout_s=0.2)
-    requests = [resolution_request(URL_HANDLE, request_id=i) for i in range(1, 9)]
+    proto, transport = connect(responder, ConnectionTracker(), message_timeout_s=0.4)
+    requests = [resolution_request(URL_HANDLE, request_id=i) for i in range(1, 17)]
     stream, step = b"".join(requests), len(requests[0]) + 7
-    # Every read finishes a message and ends inside the next one, for over twice the timeout in all.
+    # Every read finishes a message and ends inside the next one, for about twice the timeout in all (a
+    # gap between two reads may stretch to the timeout on a loaded machine before this test goes wrong).
     for start in range(0, len(stream), step):
         proto.data_received(stream[start:start + step])
-        await asyncio.sleep(0.075)  # pacing the client, not waiting for the node
-    await transport.wait_for(8)
+        await asyncio.sleep(0.05)  # pacing the client, not waiting for the node
+    await transport.wait_for(16)
     assert not transport.closed
     proto.connection_lost(None)
 
