@@ -193,11 +193,12 @@ def _bench_with_redis(options: BenchOptions, root: Path, redis_url: str) -> Benc
                 servers[kind] = start_baseline(kind, redis_url=redis_url if kind in FLOOR_KINDS else "")
         with affinity(GENERATOR_CPUS):
             measurements = measure_all(options, options.scenarios(), servers)
+        memory = {name: servers[name].rss_bytes() for name in ("node", COLD_NODE)}
     finally:
         for server in servers.values():
             server.stop()
     return BenchReport(options.command, machine_info(), seeded, tuple(measurements), options.seconds,
-                       half_s=options.half_seconds)
+                       half_s=options.half_seconds, node_memory=memory)
 
 
 def _spec(options: BenchOptions, scenario: Scenario, servers: dict[str, Server], rate: float,

@@ -123,6 +123,7 @@ class BenchReport:
     storage: str = ""
     redis_cpus: tuple[int, ...] = (0,)  # where the bench pinned Redis (loadtest.bench.REDIS_CPUS)
     half_s: float = 0.0  # seconds of each run at half the maximum (0: scenario_s)
+    node_memory: dict[str, int] = field(default_factory=dict)  # node name -> RSS bytes once every row ran
     date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
 
 
@@ -313,6 +314,18 @@ HOW_TO_READ = (
     "resolver/loopwatch.py), and in brackets how many times per run it was late by more than 10 ms.")
 
 
+def memory_line(report: BenchReport) -> str:
+    """The nodes' resident memory once every row has run: a cache that is full stays at its size, so a node
+    that served far more misses standing far above the others would be leaking."""
+    if not report.node_memory:
+        return ""
+    shown = ", ".join(f"`{name}` {rss / 1e6:,.0f} MB" for name, rss in report.node_memory.items())
+    return (f"Node memory at the end (RSS, supervisor and worker; each worker's cache is bounded by "
+            f"`cache_max_entries` and `cache_max_hot_responses`): {shown}. The cold rows' node read far more "
+            "records than the warm rows' node: with both caches full, a node well above the other would be "
+            "keeping what it should have freed.")
+
+
 def write_markdown(report: BenchReport, path: Path) -> None:
     mc = report.machine
     lines = [
@@ -324,6 +337,7 @@ def write_markdown(report: BenchReport, path: Path) -> None:
         setup_text(report), "",
         "## Scenarios", "", *scenario_rows(report), "",
         metrics_cost_line(report, "UDP warm cache (Zipf 1.1)", "UDP warm cache, metrics off"), "",
+        *([memory_line(report), ""] if report.node_memory else []),
         HOW_TO_READ, "",
         "## The generator's own ceiling", "",
         "If a baseline's answered rate is close to what the generator could send, the baseline figure is a "

@@ -45,6 +45,10 @@ class Server:
         """CPU seconds used so far by the server and its workers."""
         return sum(process_cpu_s(pid) for pid in (self.pid, *self.workers))
 
+    def rss_bytes(self) -> int:
+        """Resident memory of the server and its workers now (process_rss_bytes)."""
+        return sum(process_rss_bytes(pid) for pid in (self.pid, *self.workers))
+
     def sched_wait_s(self) -> float:
         """Seconds the server's processes have spent runnable, waiting for a CPU (process_sched_wait_s)."""
         return sum(process_sched_wait_s(pid) for pid in (self.pid, *self.workers))
@@ -250,6 +254,7 @@ def _await_ports(proc: subprocess.Popen[bytes], ports_file: Path) -> dict[str, o
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def process_cpu_s(pid: int) -> float:
@@ -260,6 +265,15 @@ def process_cpu_s(pid: int) -> float:
         return 0.0
     fields = stat.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # fields 14 and 15 of proc(5)
+
+
+def process_rss_bytes(pid: int) -> int:
+    """Resident memory of a process (the second field of /proc/PID/statm, in pages; 0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/statm").read_text().split()
+    except OSError:
+        return 0
+    return int(fields[1]) * _PAGE_BYTES if len(fields) >= 2 else 0
 
 
 def cpu_stolen_s(cpus: set[int] | frozenset[int]) -> float:

@@ -29,6 +29,7 @@ from loadtest.bench_markdown import (
     HalfRun,
     Measurement,
     machine_info,
+    memory_line,
     redis_placement,
     scenario_rows,
     write_markdown,
@@ -41,6 +42,7 @@ from loadtest.processes import (
     cache_lookups_from,
     cpu_stolen_s,
     loop_delays_from,
+    process_rss_bytes,
     process_sched_wait_s,
     stop_process,
 )
@@ -201,6 +203,11 @@ def test_a_node_scenario_reports_the_share_of_answers_its_cache_served(node: Ser
     assert 0.5 < m.cache_share <= 1.0  # 500 keys, warmed up: the half runs are served mostly from the cache
     report = BenchReport("loadtest bench --quick", machine_info(), SeedResult(NODE_KEYS, 1.0), (m,), 1.0)
     assert f"| {m.cache_share:.1%} |" in scenario_rows(report)[2]
+    rss = node.rss_bytes()
+    assert rss > process_rss_bytes(node.workers[0]) > 10_000_000  # supervisor and worker, both Python
+    shown = memory_line(dataclasses.replace(report, node_memory={"node": rss, "node-cold": 2 * rss}))
+    assert f"`node` {rss / 1e6:,.0f} MB, `node-cold` {2 * rss / 1e6:,.0f} MB." in shown
+    assert memory_line(report) == ""  # no figures, no line
 
 
 def test_stolen_time_is_read_for_this_machines_cpus() -> None:
