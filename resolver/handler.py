@@ -29,7 +29,7 @@ from resolver.loader import Outcome
 from resolver.metrics import TransportStats
 from resolver.ratelimit import RateLimiter, retry_after_header
 from resolver.service import Resolution, Resolver
-from storage.records import StoredRecord
+from storage.records import RecordFormatError, StoredRecord
 
 log = logging.getLogger(__name__)
 Reply = Callable[[bytes | None], None]  # the response of a deferred request; None: none (an error, logged)
@@ -62,7 +62,7 @@ class Pending:
         response = None
         try:
             response = self.responder.answer_read(self, outcome)
-        except Exception:  # a bug or a damaged record: logged; the requester still hears (STYLE #10)
+        except Exception:  # a bug: logged, and the transport still settles the request (no answer: STYLE #10)
             log.exception("unexpected error answering a Handle request after its storage read")
         # The transport's reply holds this Pending (a partial over it): let go of it first, so the two are
         # freed by reference counting. A cycle would outlive the request (resolver/gctune.py freezes it).
@@ -170,7 +170,10 @@ class HandleResponder:
         query, cache = pending.query, self.cache
         if (type(outcome) is StoredRecord and pending.generation == cache.generation
                 and not query.indexes and not query.types):
-            wire = outcome.wire
+            try:
+                wire = outcome.wire
+            except RecordFormatError:  # a damaged value: settle answers RC 2 (its check fails alike)
+                wire = None
             if wire is not None and outcome.public_count:
                 entry = cache.put(pending.ident.key, outcome, pending.now)
                 response = encode_success_bytes(query, wire)

@@ -52,8 +52,9 @@ class _Batch:
 class RecordLoader:
     """Coalescing, single-flight reads of handle records for one worker."""
 
-    __slots__ = ("_closed", "_max_batch_keys", "_max_batches", "_queued", "_running", "_scheduled", "_seen",
-                 "_slots", "_store", "_window_s")
+    __slots__ = ("_closed", "_loop", "_max_batch_keys", "_max_batches", "_queued", "_running", "_scheduled",
+                 "_seen", "_slots", "_store", "_window_s")
+    _loop: asyncio.AbstractEventLoop  # the loop of the batch being launched (set by _schedule)
 
     def __init__(
         self, store: HandleStore, max_batches: int = 2, max_batch_keys: int = 1024, window_s: float = 0.0,
@@ -98,7 +99,10 @@ class RecordLoader:
         """Start the next read after this tick, so that misses of the same tick join it."""
         self._scheduled = True
         self._seen = len(self._queued[0].keys)
-        asyncio.get_running_loop().call_soon(self._launch_when_settled)
+        # Asked once per batch and kept for its later ticks: CPython 3.11's get_running_loop() makes a
+        # getpid() system call every time (issue 4: one per loop tick under load).
+        loop = self._loop = asyncio.get_running_loop()
+        loop.call_soon(self._launch_when_settled)
 
     def _launch_when_settled(self) -> None:
         """Put the launch off by one more tick while the batch grew since the last look, within the window."""
@@ -108,7 +112,7 @@ class RecordLoader:
             growing = size > self._seen and size < self._max_batch_keys
             if growing and perf_counter() < batch.opened + self._window_s:
                 self._seen = size
-                asyncio.get_running_loop().call_soon(self._launch_when_settled)
+                self._loop.call_soon(self._launch_when_settled)
                 return
         self._launch()
 

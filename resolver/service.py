@@ -20,7 +20,7 @@ from resolver.loader import Outcome, RecordLoader
 from resolver.logs import LogThrottle
 from resolver.registry import PrefixRegistry
 from storage.api import HandleStore, PrefixRecord, PrefixStatus, Record, StorageError, StorageUnavailable
-from storage.records import StoredRecord
+from storage.records import RecordFormatError, StoredRecord
 
 RC = ResponseCode
 log = logging.getLogger(__name__)
@@ -107,6 +107,16 @@ def _log_damaged(key: str, exc: StorageError) -> None:
         log.error("stored record of %s cannot be read (%d more since the last line): %s", key, held, exc)
 
 
+def checked(record: StoredRecord) -> StoredRecord | StorageError:
+    """``record``, or the ``StorageError`` of its damaged value: ``read_record`` reads only the outer array,
+    so a damaged value shows when the record's facts are first asked for (``StoredRecord.check``)."""
+    try:
+        record.check()
+    except RecordFormatError as exc:
+        return StorageError(str(exc))
+    return record
+
+
 class Resolver:
     """Answers resolutions for one worker from its registry, cache and store."""
 
@@ -165,6 +175,8 @@ class Resolver:
     ) -> Resolution:
         """The answer once the read of ``key``, begun at cache ``generation``, returned ``outcome`` (the
         second half of ``resolve``, for requesters the read calls back instead of awaiting it)."""
+        if type(outcome) is StoredRecord:
+            outcome = checked(outcome)
         if isinstance(outcome, Exception):  # one test on the usual path, a record or None
             if isinstance(outcome, StorageUnavailable):
                 _log_unavailable(outcome)

@@ -156,47 +156,63 @@ def decode_record(raw: bytes) -> tuple[HandleValue, ...]:
 
 # --- The resolution read path (issue 4) ---------------------------------------------------------------
 # A cold-cache miss answers the usual request (no index/type filter) with the record's public values in wire
-# form. ``read_record`` transcodes each stored blob straight to those bytes, memoised per (index, blob) with
-# the two facts the answer needs (PUBLIC_READ, relative TTL), so a miss builds no ``HandleValue``; the values
-# are decoded only when something asks for them (filters, HTTP JSON, writes).
+# form. ``read_record`` unpacks only the outer array; the first read of ``StoredRecord.wire`` transcodes each
+# stored blob straight to those bytes, memoised per (index, blob) with the two facts the answer needs
+# (PUBLIC_READ, relative TTL), so a miss builds no ``HandleValue``; the values are decoded only when
+# something asks for them (filters, writes). An HTTP miss never makes the wire form (storage/record_json.py).
 
 NO_RELATIVE_TTL = 1 << 32  # the TTL fact of an absolute-TTL value: above any u32 relative TTL (§11)
 _PUBLIC_READ = int(Permission.PUBLIC_READ)
 # (index, blob) -> (wire bytes, PUBLIC_READ bit, relative TTL or NO_RELATIVE_TTL); bounded like _DECODED.
+# (Keyed by the blob alone with the index checked on use cost ~9,000 instructions more per cold miss.)
 _Fact = tuple[bytes, int, int]
 _WIRES: dict[tuple[int, bytes], _Fact] = {}
 _USUAL_FIELDS = len(_DEFAULTS) - 1  # every field but the references: what encode_value packs for most values
 _EMPTY_WIRE = b"\x00\x00\x00\x00"  # a value count of zero
 _U32 = struct.Struct(">I")
+_NO_PAIRS: list[Any] = []  # the outer array of an empty Lua table (a msgpack map): never changed
 
 
 class StoredRecord:
-    """One handle's record as the resolver reads it: the wire form of its public values, decoded further only
-    on demand.
+    """One handle's record as the resolver reads it: its stored bytes, decoded only as far as a reader asks.
 
     ``wire`` is ``protocol.values.encode_values`` of the record's PUBLIC_READ values in stored order (count
     first), ``public_count`` how many there are, ``ttl_s`` the smallest relative TTL (``NO_RELATIVE_TTL``
     when none). A record with a value this fast form does not cover (references, unusual field types, damage
     that shows only when encoding) has ``wire`` None and ``ttl_s`` None: its users take ``values``, the
     ``decode_record`` tuple, and answer exactly as they did from it.
+
+    They are worked out on first use, not when the record is read: an HTTP miss never needs the wire form
+    (issue 4). Reading ``wire`` runs the wire pass, which also sets the two facts; storage/record_json.py
+    writes the JSON and sets them in one pass of its own (``learn``); ``check`` sets them by the wire pass if
+    no pass ran. Until then they read 0 and None, and None sends a reader to ``values`` (right, only slower):
+    the resolver calls ``check`` first (``Resolver.settle``). A damaged value shows (``RecordFormatError``)
+    then, not in ``read_record``, which rejects only a damaged outer array.
     """
 
-    __slots__ = ("_raw", "_values", "public_count", "ttl_s", "wire")
+    __slots__ = ("_pairs", "_raw", "_values", "_wire", "_wired", "public_count", "ttl_s")
 
     def __init__(
-        self, raw: bytes | None, values: tuple[HandleValue, ...] | None, wire: bytes | None = None,
-        public_count: int = 0, ttl_s: int | None = None,
+        self, raw: bytes | None, values: tuple[HandleValue, ...] | None, pairs: list[Any] | None = None
     ) -> None:
         self._raw = raw
         self._values = values
-        self.wire = wire
-        self.public_count = public_count
-        self.ttl_s = ttl_s
+        self._pairs = pairs  # the outer array, until a pass has set the facts (None: they are known)
+        self._wire: bytes | None = None
+        self._wired = pairs is None  # has the wire pass run (or is there nothing for it to do)?
+        self.public_count = 0
+        self.ttl_s: int | None = None
 
     @classmethod
     def of_values(cls, values: tuple[HandleValue, ...]) -> StoredRecord:
         """A record given as decoded values (prefix records, tests): no wire form."""
         return cls(None, values)
+
+    @classmethod
+    def _empty(cls, raw: bytes | None) -> StoredRecord:
+        record = cls(raw, ())
+        record._wire, record.ttl_s = _EMPTY_WIRE, NO_RELATIVE_TTL
+        return record
 
     @property
     def raw(self) -> bytes | None:
@@ -207,40 +223,98 @@ class StoredRecord:
     @property
     def values(self) -> tuple[HandleValue, ...]:
         """Every value, decoded (``decode_record``), once."""
+        return self._decoded()
+
+    @property
+    def wire(self) -> bytes | None:
+        if not self._wired:
+            self._read_wire()
+        return self._wire
+
+    def check(self) -> None:
+        """Set the facts now if no pass has (the wire pass): ``RecordFormatError`` for a damaged value."""
+        if self._pairs is not None:
+            self._read_wire()
+
+    def pairs(self) -> list[Any] | None:
+        """The outer [index, blob, ...] array (unpacked again if a pass used it), or None without stored
+        bytes: for storage/record_json.py's pass."""
+        pairs = self._pairs
+        if pairs is None and self._raw is not None:
+            pairs = _pairs_of(self._raw)
+        return pairs
+
+    def learn(self, public_count: int, ttl_s: int) -> None:
+        """The facts as another pass found them (storage/record_json.py), kept unless already known."""
+        if self._pairs is not None:
+            self.public_count, self.ttl_s, self._pairs = public_count, ttl_s, None
+
+    def _decoded(self) -> tuple[HandleValue, ...]:
         values = self._values
         if values is None:
             values = self._values = decode_record(self._raw or b"")
             self._raw = None  # the values stand for it now
         return values
 
+    def _read_wire(self) -> None:
+        """The wire pass: each value's facts from the ``_WIRES`` memo or ``_transcode``."""
+        pairs = self._pairs
+        learnt = pairs is None
+        if pairs is None:
+            pairs = self.pairs()
+            if pairs is None:  # the values were decoded since another pass: they answer
+                self._wired = True
+                return
+        it, memo = iter(pairs), _WIRES
+        try:
+            # zip without strict=: a keyword argument sends the call down CPython's slow path, ~1 us a record.
+            facts = [memo.get(key) or _transcode(*key) for key in zip(it, it)]  # noqa: B905
+        except TypeError:  # an index or blob that cannot be a key (a list): damage
+            facts = [None]
+        self._wired = True
+        if None in facts:  # a value only the full decode speaks for (it raises what decode_record does)
+            if not learnt:
+                self._wired = False  # if it raises: nothing is kept
+                self._decoded()
+                self._wired, self._pairs = True, None
+            return
+        # Transposed in C: the wires, PUBLIC_READ bits and TTLs of the values, each as a tuple.
+        wires, public, ttls = zip(*facts)  # noqa: B905 - every fact has three items
+        if 0 in public:
+            wires = tuple(wire for wire, keep in zip(wires, public, strict=True) if keep)
+        count = len(wires)
+        self._wire = _U32.pack(count) + b"".join(wires)
+        if not learnt:
+            self.public_count, self.ttl_s, self._pairs = count, min(ttls), None
+
 
 def read_record(raw: bytes) -> StoredRecord:
-    """``decode_record`` for the resolution path: the same errors (``RecordFormatError``) for the same bytes,
-    but a ``StoredRecord`` whose public values are already wire bytes."""
+    """The record of ``raw`` for the resolution path, read no further than its outer array: the errors of
+    ``decode_record`` (``RecordFormatError``) for a wrong version byte or a damaged array now, and for a
+    damaged value when a fact is first asked for (``StoredRecord.check``)."""
     if raw[:1] != _V1:
         raise RecordFormatError(f"unknown record version {raw[:1]!r}")
-    try:
-        flat = _unpackb(memoryview(raw)[1:], raw=True)
-        if isinstance(flat, dict):  # cmsgpack packs an empty Lua table as a map
-            return StoredRecord(None, (), _EMPTY_WIRE, 0, NO_RELATIVE_TTL)
-        if len(flat) % 2:
-            raise ValueError("odd number of index/blob items")
-        pairs = iter(flat)
-        memo = _WIRES
-        # zip without strict=: a keyword argument sends the call down CPython's slow path, ~1 us per record.
-        facts = [memo.get(key) or _transcode(*key) for key in zip(pairs, pairs)]  # noqa: B905
+    try:  # _pairs_of, inlined: this runs for every record a miss reads
+        pairs = _unpackb(raw[1:], raw=True)
     except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
         raise RecordFormatError(f"damaged record: {exc}") from exc
-    if not facts:
-        return StoredRecord(None, (), _EMPTY_WIRE, 0, NO_RELATIVE_TTL)
-    if None in facts:  # a value only the full decode speaks for: it also raises what decode_record raises
-        return StoredRecord(None, decode_record(raw))
-    # Transposed in C: the wires, PUBLIC_READ bits and TTLs of the values, each as a tuple.
-    wires, public, ttls = zip(*facts)  # noqa: B905 - as above; every fact has three items
-    if not all(public):
-        wires = tuple(wire for wire, keep in zip(wires, public, strict=True) if keep)
-    count = len(wires)
-    return StoredRecord(raw, None, _U32.pack(count) + b"".join(wires), count, min(ttls))
+    if type(pairs) is list and pairs and not len(pairs) % 2:
+        return StoredRecord(raw, None, pairs)
+    pairs = _pairs_of(raw)  # empty, a Lua table, or damage (which raises)
+    return StoredRecord._empty(None if pairs is _NO_PAIRS else raw)  # a Lua table has no JSON array
+
+
+def _pairs_of(raw: bytes) -> list[Any]:
+    """The outer [index, blob, ...] array of a version-1 record ([] for an empty Lua table)."""
+    try:
+        flat = _unpackb(raw[1:], raw=True)  # a copy of a few hundred bytes is cheaper than a memoryview
+    except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
+        raise RecordFormatError(f"damaged record: {exc}") from exc
+    if isinstance(flat, dict):  # cmsgpack packs an empty Lua table as a map
+        return _NO_PAIRS
+    if type(flat) is not list or len(flat) % 2:
+        raise RecordFormatError("damaged record: odd number of index/blob items")
+    return flat
 
 
 PlainFields = tuple[Any, Any, Any, Any, Any, Any]  # type, data, ttl, ttl_type, permissions, timestamp

@@ -13,7 +13,7 @@ from protocol.constants import ResponseCode
 from protocol.errors import ProtocolError
 from protocol.jsonfmt import values_to_json
 from resolver.service import Resolution, http_status
-from storage.record_json import public_values_json
+from storage.record_json import public_json
 from storage.records import StoredRecord
 
 _PRETTY = {"indent": 2, "ensure_ascii": False}
@@ -44,18 +44,21 @@ def stored_resolution_json(handle: str, answer: Resolution) -> bytes | None:
     stored record as stored, written from the stored bytes (storage/record_json.py); None for any other.
 
     An HTTP cache miss costs ~20 us less: no ``HandleValue`` is built and a value's JSON is memoised.
-    ``orjson.dumps`` of the body dict is its pieces joined: compact, keys in insertion order.
     """
     chosen = answer.chosen
-    if answer.wire is None or type(chosen) is not StoredRecord or answer.code != ResponseCode.SUCCESS:
-        return None
-    raw = chosen.raw
-    values = None if raw is None else public_values_json(raw)
-    if values is None:
-        return None
+    if type(chosen) is not StoredRecord or answer.code != ResponseCode.SUCCESS:
+        return None  # a StoredRecord is chosen only for the usual, unfiltered answer (Resolver)
+    values = public_json(chosen)
+    return None if values is None else values_payload(handle, values)
+
+
+def values_payload(handle: str, values: bytes) -> bytes | None:
+    """The compact RC 1 entity of ``handle`` with ``values``, a JSON array already written; None for a handle
+    orjson refuses (a lone surrogate: ``dump_json``'s fallback writes it). ``orjson.dumps`` of the body dict
+    is its pieces joined: compact, keys in insertion order."""
     try:
         quoted = orjson.dumps(handle)
-    except TypeError:  # a lone surrogate: dump_json's fallback writes it
+    except TypeError:
         return None
     return b'{"responseCode":1,"handle":' + quoted + b',"values":' + values + b"}"
 

@@ -148,7 +148,7 @@ class LaneConnection(asyncio.Protocol):
             if isinstance(first, Pending):
                 if not first.done:
                     break
-                if first.response is None:  # a bug or a damaged record (logged): 500, and close
+                if first.response is None:  # a bug (logged): 500, and close
                     out.append(server_error(first.head.minor, self._lane.context.date.get()))
                     self._flush(out)
                     transport.close()

@@ -17,7 +17,8 @@ from protocol.constants import Permission
 from protocol.filtering import public_only
 from protocol.jsonfmt import values_to_json
 from protocol.values import HandleValue, ValueReference
-from storage.record_json import public_values_json
+from resolver.cache import record_ttl_s, stored_ttl_s
+from storage.record_json import public_json, public_values_json
 from storage.records import decode_record, encode_record, read_record
 from tests.protocol.test_jsonfmt import handle_values
 
@@ -103,4 +104,24 @@ def test_stored_bytes_last_until_the_values_are_decoded() -> None:
     after = record.raw
     assert before is not None
     assert after is None  # the decoded values stand for it now
-    assert read_record(raw).raw is None  # a record only the full decode speaks for
+    referring = read_record(raw)
+    referring.check()  # its facts: the full decode speaks for a record with references
+    assert referring.raw is None
+
+
+@given(st.lists(handle_values(), max_size=6))
+def test_the_json_pass_sets_the_facts_the_wire_pass_would(values: list[HandleValue]) -> None:
+    raw = encode_record(values)
+    by_json, by_wire = read_record(raw), read_record(raw)
+    written = public_json(by_json)
+    wire = by_wire.wire
+    if written is None:
+        return  # the decoded path answers: the facts come from the wire pass or the values
+    assert written == decoded_json(raw)
+    assert by_json.public_count == len(public_only(decode_record(raw)))
+    assert by_json.ttl_s is not None
+    if wire is not None:
+        assert (by_json.public_count, by_json.ttl_s) == (by_wire.public_count, by_wire.ttl_s)
+    for max_ttl_s in (0.5, 300.0, 86_400.0, 1e12):  # what the cache keeps it for
+        assert stored_ttl_s(by_json.ttl_s, max_ttl_s) == record_ttl_s(decode_record(raw), max_ttl_s)
+    assert by_json.wire == by_wire.wire  # the wire form, made later, is the one made first

@@ -132,7 +132,34 @@ def test_damaged_records_fail_alike(raw: bytes) -> None:
     with pytest.raises(records.RecordFormatError):
         records.decode_record(raw)
     with pytest.raises(records.RecordFormatError):
-        records.read_record(raw)
+        records.read_record(raw).check()  # a damaged value shows when a fact is first asked for
+
+
+@pytest.mark.parametrize("raw", DAMAGED)
+@pytest.mark.parametrize("ask", [lambda r: r.wire, lambda r: r.values, lambda r: r.check()])
+def test_a_damaged_value_fails_whichever_is_asked_first(raw: bytes, ask: Any) -> None:
+    try:
+        record = records.read_record(raw)
+    except records.RecordFormatError:
+        return  # a damaged outer array fails at once
+    assert record.ttl_s is None  # not known yet: a reader that looked now would take ``values`` (and fail)
+    with pytest.raises(records.RecordFormatError):
+        ask(record)
+    with pytest.raises(records.RecordFormatError):  # and again: nothing was kept
+        record.check()
+
+
+def test_the_facts_are_set_by_whichever_pass_runs_first() -> None:
+    hidden = HandleValue(2, "S", b"s", permissions=Permission.ADMIN_READ)
+    items = [HandleValue(1, "URL", b"u", ttl=60), hidden]
+    raw = records.encode_record(items)
+    unread = records.read_record(raw)
+    assert (unread.public_count, unread.ttl_s) == (0, None)  # nothing worked out on reading
+    by_wire, by_check = records.read_record(raw), records.read_record(raw)
+    assert by_wire.wire == general_wire(items[:1])
+    by_check.check()
+    for record in (by_wire, by_check):
+        assert (record.public_count, record.ttl_s) == (1, 60)
 
 
 @pytest.mark.parametrize("raw", ODD_BUT_READABLE)
