@@ -37,6 +37,9 @@ _RD: Final = int(OpFlag.RD)
 _DNRF: Final = int(OpFlag.DNRF)
 _BODY_AT: Final = ENVELOPE_SIZE + HEADER_SIZE
 _SUCCESS: Final = ResponseCode.SUCCESS
+_ERROR: Final = int(ResponseCode.ERROR)
+_TOO_LARGE: Final = ("the answer (%d bytes) is longer than a Handle message may be (%d): ask for fewer "
+                     "values (index or type), or over HTTP")
 
 
 class Pending:
@@ -176,7 +179,7 @@ class HandleResponder:
                 wire = None
             if wire is not None and outcome.public_count:
                 entry = cache.put(pending.ident.key, outcome, pending.now)
-                response = encode_success_bytes(query, wire)
+                response = self._bounded(query, encode_success_bytes(query, wire))
                 if pending.hot_key is not None and entry.expires_at > pending.now:  # TTL 0: never fresh
                     cache.store_hot(pending.hot_key, entry, response)
                 return response
@@ -192,9 +195,19 @@ class HandleResponder:
             response = encode_success_bytes(query, wire)
         else:
             response = encode_reply_bytes(query, answer.code, _body_of(query, answer))
+        response = self._bounded(query, response)
         if key is not None:
             self.cache.store_hot(key, answer.entry, response)
         return response
+
+    def _bounded(self, query: ResolutionQuery, response: bytes) -> bytes:
+        """``response``, or RC 2 when it is longer than a Handle message may be (§1.5: clients refuse one
+        past MessageLength 262,144). A record may hold more (2,048 values of up to 64 KiB each): the error
+        says how to ask for it instead."""
+        length = len(response) - ENVELOPE_SIZE
+        if length <= self.max_message_bytes:
+            return response
+        return encode_error(query, _ERROR, _TOO_LARGE % (length, self.max_message_bytes))
 
     def _not_a_resolution(self, data: bytes, error: ProtocolError, answer_garbage: bool) -> bytes | None:
         """RC 5 for a well-formed request of another kind; RC 4 (or nothing) for one that is not."""
