@@ -101,6 +101,7 @@ class LimitSettings:
     tcp_max_in_flight: requests one TCP connection may have unanswered before the node stops reading it.
     tcp_idle_timeout_s: a TCP connection with nothing in flight and no bytes for this long is closed.
     tcp_max_connections: open Handle TCP connections per worker; more are closed at once (0 = no cap).
+    tcp_max_connections_per_address: the same for one client address, so one cannot take every slot.
     tcp_message_timeout_s: a Handle message must arrive whole within this from its first byte (slowloris).
     udp_max_partial: multi-packet UDP requests held for reassembly at once, per worker.
     http_max_connections: open HTTP connections per worker and listener; more are closed at once (0 = no cap).
@@ -115,6 +116,7 @@ class LimitSettings:
     tcp_max_in_flight: int = 128
     tcp_idle_timeout_s: float = 600.0
     tcp_max_connections: int = 1024  # ours, as http_max_connections: bounds descriptors and buffers
+    tcp_max_connections_per_address: int = 256  # ours: room for an SDK pool behind a NAT, not for a flood
     tcp_message_timeout_s: float = 30.0  # ours: 256 KiB (the largest message) at ~9 KB/s still fits
     udp_max_partial: int = 1024
     udp_max_in_flight: int = 1024
@@ -256,6 +258,9 @@ FIELDS: dict[str, _Field] = {
     "tcp_max_in_flight": _Field(("limits", "tcp_max_in_flight"), int, "unanswered requests per connection"),
     "tcp_idle_timeout_s": _Field(("limits", "tcp_idle_timeout_s"), float, "idle TCP connection timeout"),
     "tcp_max_connections": _Field(("limits", "tcp_max_connections"), int, "TCP connections per worker"),
+    "tcp_max_connections_per_address": _Field(
+        ("limits", "tcp_max_connections_per_address"), int, "TCP connections per worker and address"
+    ),
     "tcp_message_timeout_s": _Field(("limits", "tcp_message_timeout_s"), float, "time to send one message"),
     "cache_max_entries": _Field(("cache", "max_entries"), int, "cached identifiers per worker"),
     "cache_max_ttl_s": _Field(("cache", "max_ttl_s"), float, "cap on cache TTL"),

@@ -10,8 +10,9 @@ connection stops reading, so a client that pipelines and never reads cannot grow
 A framing error is answered with RC 4 and closes the connection, as the reference server does.
 
 Connections are bounded like the HTTP listeners' (resolver/http/conn_guard.py): past ``max_connections`` open
-ones per worker a new connection is closed at once (a flood of idle connections must not take the descriptors
-the worker needs for Redis and its other listeners), and a message must arrive whole within
+ones per worker, or ``max_per_address`` from one client address, a new connection is closed at once (a flood
+of idle connections must not take the descriptors the worker needs for Redis and its other listeners, nor
+one address every slot), and a message must arrive whole within
 ``message_timeout_s`` of its first byte: a client dribbling a byte at a time (slowloris) is closed, though
 each byte would keep the idle timeout away.
 """
@@ -41,8 +42,20 @@ class ConnectionTracker:
 
     def __init__(self) -> None:
         self.connections: set[HandleTcpProtocol] = set()
+        self.per_address: dict[str, int] = {}  # open connections by client address
         self.idle = asyncio.Event()
         self.idle.set()
+
+    def add(self, connection: HandleTcpProtocol, address: str) -> None:
+        self.connections.add(connection)
+        self.per_address[address] = self.per_address.get(address, 0) + 1
+
+    def discard(self, connection: HandleTcpProtocol, address: str) -> None:
+        if connection in self.connections:
+            self.connections.discard(connection)
+            left = self.per_address.pop(address, 1) - 1
+            if left:
+                self.per_address[address] = left
 
     def busy(self) -> bool:
         return any(c.in_flight for c in self.connections)
@@ -60,7 +73,8 @@ class HandleTcpProtocol(asyncio.Protocol):
     def __init__(
         self, responder: HandleResponder, tracker: ConnectionTracker, *, max_in_flight: int,
         idle_timeout_s: float, max_message_bytes: int, stats: TransportStats | None = None,
-        access: AccessLog | None = None, max_connections: int = 0, message_timeout_s: float = 0.0,
+        access: AccessLog | None = None, max_connections: int = 0, max_per_address: int = 0,
+        message_timeout_s: float = 0.0,
     ) -> None:
         self.responder = responder
         self.stats = stats  # ops work: None when metrics are off
@@ -69,6 +83,7 @@ class HandleTcpProtocol(asyncio.Protocol):
         self.max_in_flight = max_in_flight
         self.idle_timeout_s = idle_timeout_s
         self.max_connections = max_connections  # 0: no cap
+        self.max_per_address = max_per_address  # 0: no cap
         self.message_timeout_s = message_timeout_s  # 0: no limit
         self.framer = TcpFramer(max_message_bytes)
         self.in_flight = 0
@@ -85,19 +100,31 @@ class HandleTcpProtocol(asyncio.Protocol):
         self._message_timer: asyncio.TimerHandle | None = None  # lazily re-armed: see _check_message
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self.max_connections and len(self.tracker.connections) >= self.max_connections:
-            _log_refused(self.max_connections)
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if peer else ""
+        refusal = self._refusal(client)
+        if refusal:
+            _log_refused(refusal)
             transport.close()  # never tracked nor read: connection_lost finds nothing to undo
             return
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=WRITE_HIGH_BYTES, low=WRITE_LOW_BYTES)
-        peer = transport.get_extra_info("peername")
-        self._client = str(peer[0]) if peer else ""  # admin work: the rate-limit key
-        self.tracker.connections.add(self)
+        self._client = client  # admin work: the rate-limit key
+        self.tracker.add(self, client)
         self._idle_timer = self._loop.call_later(self.idle_timeout_s, self._check_idle)
 
+    def _refusal(self, client: str) -> str:
+        """Why a new connection from ``client`` is refused ("" when it is not): a cap is reached."""
+        tracker = self.tracker
+        if self.max_connections and len(tracker.connections) >= self.max_connections:
+            return f"{len(tracker.connections)} open, the worker's cap (tcp_max_connections)"
+        held = tracker.per_address.get(client, 0)
+        if self.max_per_address and held >= self.max_per_address:
+            return f"{held} open from {client}, the cap per address (tcp_max_connections_per_address)"
+        return ""
+
     def connection_lost(self, exc: Exception | None) -> None:
-        self.tracker.connections.discard(self)
+        self.tracker.discard(self, self._client)
         for timer in (self._idle_timer, self._message_timer):
             if timer is not None:
                 timer.cancel()
@@ -250,8 +277,7 @@ class HandleTcpProtocol(asyncio.Protocol):
             self.transport.close()
 
 
-def _log_refused(cap: int) -> None:
+def _log_refused(reason: str) -> None:
     held = _REFUSED_LOG.ready(asyncio.get_running_loop().time())
     if held is not None:
-        log.warning("refusing TCP connections: %d open, the cap (tcp_max_connections); %d more refused since "
-                    "the last line", cap, held)
+        log.warning("refusing TCP connections: %s; %d more refused since the last line", reason, held)

@@ -163,6 +163,7 @@ async def _start_servers(
             tcp_responder, out.tracker, max_in_flight=limits.tcp_max_in_flight,
             idle_timeout_s=limits.tcp_idle_timeout_s, max_message_bytes=limits.max_message_bytes,
             stats=tcp_stats, access=obs.access, max_connections=limits.tcp_max_connections,
+            max_per_address=limits.tcp_max_connections_per_address,
             message_timeout_s=limits.tcp_message_timeout_s,
         ),
         sock=sockets.tcp,
