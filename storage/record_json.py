@@ -1,7 +1,7 @@
 """The Handle REST JSON of a stored record's public values, written from its stored bytes (issue 4).
 
 An HTTP cache miss answers the usual request (no index or type filter, compact JSON) with the record's
-public values. ``public_values_json`` writes that JSON array straight from the record's (index, blob) pairs
+public values. ``public_json`` writes that JSON array straight from the record's (index, blob) pairs
 (``storage.records``' layout) without building a ``HandleValue``: each value's object is
 ``protocol.jsonfmt.value_fields_to_json`` of its stored fields, written by orjson and memoised per
 (index, blob) as ``storage.records`` memoises a value's wire form, so a value many records share (their
@@ -10,9 +10,9 @@ PUBLIC_READ values in stored order (``resolver.service.Resolution.values``). A r
 does not cover (references, odd field types, damage) gives None; the caller then takes the decoded values,
 which answer, or raise, exactly as before.
 
-``public_json`` is that pass over a ``StoredRecord`` read for the resolver: the memo also holds each value's
-PUBLIC_READ bit and TTL fact, so the same pass gives the record its ``public_count`` and ``ttl_s`` and an
-HTTP miss never makes the wire form the Handle transports need (issue 4: ~4 us less CPU per HTTP miss).
+The memo also holds each value's PUBLIC_READ bit and TTL fact, so the same pass gives the ``StoredRecord`` its
+``public_count`` and ``ttl_s`` and an HTTP miss never makes the wire form the Handle transports need (issue 4:
+~4 us less CPU per HTTP miss).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import msgpack
 
 from protocol.constants import Permission, TTLType
 from protocol.jsonwrite import value_json
-from storage.records import NO_RELATIVE_TTL, RecordFormatError, StoredRecord, plain_fields, read_record
+from storage.records import NO_RELATIVE_TTL, StoredRecord, plain_fields
 
 _PUBLIC_READ = int(Permission.PUBLIC_READ)
 _RELATIVE = int(TTLType.RELATIVE)
@@ -34,18 +34,10 @@ _FRAGMENTS: dict[tuple[int, bytes], _Fragment] = {}
 _FRAGMENTS_MAX = 16_384  # ~250 B of JSON, blob and key per entry: a few MB per worker at most
 
 
-def public_values_json(raw: bytes) -> bytes | None:
-    """The JSON array of the PUBLIC_READ values of the stored record ``raw``, or None (see the module)."""
-    try:
-        return public_json(read_record(raw))
-    except RecordFormatError:
-        return None  # damage: the decoded path answers it (by raising)
-
-
 def public_json(record: StoredRecord) -> bytes | None:
-    """``public_values_json`` of a record read for the resolver, or None. When it answers and no pass has
-    yet, the record learns its public count and TTL from this pass (``StoredRecord.learn``): an HTTP miss
-    never makes the wire form (issue 4)."""
+    """The JSON array of the PUBLIC_READ values of a record read for the resolver, or None (see the module).
+    When it answers and no pass has yet, the record learns its public count and TTL from this pass
+    (``StoredRecord.learn``): an HTTP miss never makes the wire form (issue 4)."""
     pairs = record.pairs()
     if pairs is None:
         return None  # decoded already, or an empty Lua table (a map): the decoded path answers it

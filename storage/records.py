@@ -294,13 +294,9 @@ def read_record(raw: bytes) -> StoredRecord:
     damaged value when a fact is first asked for (``StoredRecord.check``)."""
     if raw[:1] != _V1:
         raise RecordFormatError(f"unknown record version {raw[:1]!r}")
-    try:  # _pairs_of, inlined: this runs for every record a miss reads
-        pairs = _unpackb(raw[1:], raw=True)
-    except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
-        raise RecordFormatError(f"damaged record: {exc}") from exc
-    if type(pairs) is list and pairs and not len(pairs) % 2:
+    pairs = _pairs_of(raw)
+    if pairs:
         return StoredRecord(raw, None, pairs)
-    pairs = _pairs_of(raw)  # empty, a Lua table, or damage (which raises)
     return StoredRecord._empty(None if pairs is _NO_PAIRS else raw)  # a Lua table has no JSON array
 
 

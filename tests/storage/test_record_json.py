@@ -1,4 +1,4 @@
-"""``record_json.public_values_json`` (the REST JSON of a record's public values, from its stored bytes)
+"""``record_json.public_json`` (the REST JSON of a record's public values, from its stored bytes)
 against the decoded path it stands in for: ``values_to_json`` of the public values of ``decode_record``,
 written by orjson. The same bytes whenever it answers; None (the decoded path answers) otherwise."""
 
@@ -18,8 +18,8 @@ from protocol.filtering import public_only
 from protocol.jsonfmt import values_to_json
 from protocol.values import HandleValue, ValueReference
 from resolver.cache import record_ttl_s, stored_ttl_s
-from storage.record_json import public_json, public_values_json
-from storage.records import decode_record, encode_record, read_record
+from storage.record_json import public_json
+from storage.records import RecordFormatError, decode_record, encode_record, read_record
 from tests.protocol.test_jsonfmt import handle_values
 
 STAMP = 1_767_225_600
@@ -27,6 +27,14 @@ STAMP = 1_767_225_600
 
 def decoded_json(raw: bytes) -> bytes:
     return orjson.dumps(values_to_json(public_only(decode_record(raw))))
+
+
+def public_values_json(raw: bytes) -> bytes | None:
+    """``public_json`` of the stored bytes ``raw`` as the resolver reads them (None for a damaged record)."""
+    try:
+        return public_json(read_record(raw))
+    except RecordFormatError:
+        return None
 
 
 def raw_of(*pairs: Any) -> bytes:
