@@ -128,6 +128,10 @@ def pull_values(reader: Reader) -> tuple[HandleValue, ...]:
 # only what is new to it (issue 4). The entry keeps its value alive, so its id cannot be reused meanwhile.
 _ENCODED: dict[int, tuple[HandleValue, bytes]] = {}
 _ENCODED_MAX = 16_384  # values of a few hundred bytes: a few MB at most; cleared at once when full
+# The largest value (stored blob, or data) the read path's memo tables keep (here, storage.records and
+# storage.record_json): the values they are for (HS_ADMIN, template attributes) are small, and at 64 KiB a
+# value, 16,384 entries of blob and encoded form would have held 2 GiB per table, outside any cache bound.
+MEMO_MAX_VALUE_BYTES = 512
 
 
 def push_values(writer: Writer, values: Sequence[HandleValue]) -> None:
@@ -166,9 +170,10 @@ def value_wire(value: HandleValue) -> bytes:
 
 def _encode_new(value: HandleValue) -> bytes:
     wire = value_wire(value)
-    if len(_ENCODED) >= _ENCODED_MAX:
-        _ENCODED.clear()
-    _ENCODED[id(value)] = (value, wire)
+    if len(value.data) <= MEMO_MAX_VALUE_BYTES:
+        if len(_ENCODED) >= _ENCODED_MAX:
+            _ENCODED.clear()
+        _ENCODED[id(value)] = (value, wire)
     return wire
 
 

@@ -5,6 +5,12 @@ taken from the record, LRU-bounded. ``hot`` maps the exact bytes that identify a
 minus its RequestId/SessionId, or an HTTP path and format) to the finished response, so a repeated request is
 answered by one dict lookup and a byte patch. A hot response points at the entry it was built from; dropping
 or expiring the entry makes every hot response built from it stale at once. Time is always a parameter.
+
+Both maps are bounded by count and by bytes (``max_bytes``, half for each): every entry and answer is charged
+an estimate of the memory it holds (``CacheEntry.size``, ``answer_size``), so a worker's memory stays near its
+budget whatever the records' sizes. By count alone, 200,000 records of a few hundred kilobytes each (a value
+may hold 64 KiB) would have taken tens of gigabytes per worker. A record or answer charged more than a shard's
+share of its map's budget is served but not kept.
 """
 
 from __future__ import annotations
@@ -16,21 +22,37 @@ from resolver.lru import ShardedLRU
 from storage.api import Record
 from storage.records import NO_RELATIVE_TTL, StoredRecord
 
+# The memory estimates, within a few per cent of tracemalloc's count for records of 200 B and 20 KB (the
+# memo tables' share included; tests/resolver/test_cache_bytes.py): an entry, its key and its map slot; a
+# record adds its objects, its stored bytes and its wire form (about as long); an answer adds its payload and
+# key to its own objects and map slot. Records made from decoded values (the prefix registry's, a few) have
+# no stored length and are charged as entries only.
+ENTRY_BYTES = 512
+RECORD_BYTES = 512
+ANSWER_BYTES = 256
+
+
+def answer_size(key: bytes | str, payload: bytes) -> int:
+    return ANSWER_BYTES + len(key) + len(payload)
+
 
 class CacheEntry:
     """What is known about one handle. ``record`` (``values``) None means "does not exist" (a negative entry).
 
     ``record`` is the ``StoredRecord`` the storage read made (values given as a tuple are wrapped in one), so
     the usual answer is its pre-encoded public values and ``values`` are decoded only when asked for.
+    ``size`` is what it is charged against the cache's byte budget, fixed when it is made.
     """
 
-    __slots__ = ("alive", "expires_at", "key", "record")
+    __slots__ = ("alive", "expires_at", "key", "record", "size")
 
     def __init__(self, key: str, values: StoredRecord | Record | None, expires_at: float) -> None:
         self.key = key
-        self.record = StoredRecord.of_values(values) if isinstance(values, tuple) else values
+        record = self.record = StoredRecord.of_values(values) if isinstance(values, tuple) else values
         self.expires_at = expires_at
         self.alive = True
+        size = ENTRY_BYTES + len(key)
+        self.size = size if record is None else size + RECORD_BYTES + 2 * record.stored_length
 
     @property
     def values(self) -> Record | None:
@@ -49,13 +71,16 @@ class HotResponse:
     warm path, costs the same (a NamedTuple's field getters are slower there).
     """
 
-    __slots__ = ("code", "entry", "payload", "status")
+    __slots__ = ("code", "entry", "payload", "size", "status")
 
-    def __init__(self, entry: CacheEntry, payload: bytes, status: int = 0, code: int = 0) -> None:
+    def __init__(
+        self, entry: CacheEntry, payload: bytes, status: int = 0, code: int = 0, size: int = 0
+    ) -> None:
         self.entry = entry
         self.payload = payload
         self.status = status  # HTTP status for HTTP payloads; unused by the Handle transports
         self.code = code  # the Handle response code of an HTTP payload, for metrics
+        self.size = size  # charged against the hot map's byte budget (``answer_size``)
 
 
 @dataclass(slots=True)
@@ -71,6 +96,10 @@ class CacheStats:
 
 
 _RELATIVE = TTLType.RELATIVE
+
+
+def _size(item: CacheEntry | HotResponse) -> int:
+    return item.size
 
 
 def record_ttl_s(values: Record, max_ttl_s: float) -> float:
@@ -97,23 +126,30 @@ class ResolutionCache:
     )
 
     def __init__(
-        self, max_entries: int, max_ttl_s: float, negative_ttl_s: float, max_hot: int | None = None
+        self, max_entries: int, max_ttl_s: float, negative_ttl_s: float, max_hot: int | None = None,
+        max_bytes: int | None = None,
     ) -> None:
         # Both maps are sharded (resolver/lru.py): one 200k-entry dict stalled a worker 35-50 ms whenever it
         # rebuilt its table.
-        self._entries: ShardedLRU[str, CacheEntry] = ShardedLRU(max_entries)
+        half = None if max_bytes is None else max_bytes // 2
+        self._entries: ShardedLRU[str, CacheEntry] = ShardedLRU(max_entries, half, _size)
         self._max_hot = max_hot if max_hot is not None else 2 * max_entries
         self.max_ttl_s = max_ttl_s
         self.negative_ttl_s = negative_ttl_s
         # Insertion-ordered: when a shard is full, its oldest answer goes (O(1)). A sweep of the whole map
         # was a stall of tens of milliseconds every max_hot misses under cold traffic.
-        self.hot: ShardedLRU[bytes | str, HotResponse] = ShardedLRU(self._max_hot)
+        self.hot: ShardedLRU[bytes | str, HotResponse] = ShardedLRU(self._max_hot, half, _size)
         self.stats = CacheStats()
         self._registry = CacheEntry("", (), 0.0)
         self.generation = 0  # bumped by every invalidation: a read that straddles one is not kept
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def total_bytes(self) -> int:
+        """What the entries and answers held are charged, in all (a metric: ``idnode_cache_bytes``)."""
+        return self._entries.bytes + self.hot.bytes
 
     def get(self, key: str, now: float) -> CacheEntry | None:
         """The fresh entry for ``key``, or None (expired entries are dropped here)."""
@@ -124,6 +160,7 @@ class ResolutionCache:
             return None
         if not entry.fresh(now):
             del shard[key]
+            self._entries.bytes -= entry.size
             entry.alive = False
             self.stats.misses += 1
             return None
@@ -147,14 +184,22 @@ class ResolutionCache:
         shard = entries.shard(key)
         old = shard.pop(key, None)
         if old is not None:
+            entries.bytes -= old.size
             old.alive = False
         entry = CacheEntry(key, values, now + ttl)
-        if ttl > 0:
-            shard[key] = entry
-            if len(shard) > entries.per_shard:
-                evicted = shard.popitem(last=False)[1]
-                evicted.alive = False
-                self.stats.evictions += 1
+        if ttl <= 0:
+            return entry
+        size = entry.size
+        if size > entries.max_value_bytes:  # served, never kept: nor are answers made from it (store_hot)
+            entry.alive = False
+            return entry
+        shard[key] = entry
+        entries.bytes += size
+        while len(shard) > entries.per_shard or (entries.bytes > entries.max_bytes and len(shard) > 1):
+            evicted = shard.popitem(last=False)[1]
+            entries.bytes -= evicted.size
+            evicted.alive = False
+            self.stats.evictions += 1
         return entry
 
     def registry_entry(self, now: float) -> CacheEntry:
@@ -183,13 +228,25 @@ class ResolutionCache:
                 self._entries.shard(entry.key).move_to_end(entry.key)
             return hot
         del shard[key]
+        self.hot.bytes -= hot.size
         return None
 
     def store_hot(
         self, key: bytes | str, entry: CacheEntry, payload: bytes, status: int = 0, code: int = 0
     ) -> None:
-        if entry.alive:
-            self.hot.add(key, HotResponse(entry, payload, status, code))
+        # ShardedLRU.add inlined, as in ``put``: this runs for every answer that was not a hot hit.
+        size = ANSWER_BYTES + len(key) + len(payload)  # answer_size
+        hot = self.hot
+        if not entry.alive or size > hot.max_value_bytes:
+            return
+        shard = hot.shard(key)
+        old = shard.pop(key, None)
+        if old is not None:
+            hot.bytes -= old.size
+        shard[key] = HotResponse(entry, payload, status, code, size)
+        hot.bytes += size
+        while len(shard) > hot.per_shard or (hot.bytes > hot.max_bytes and len(shard) > 1):
+            hot.bytes -= shard.popitem(last=False)[1].size
 
     def invalidate(self, key: str) -> None:
         """A write to ``key`` happened somewhere: forget it (and every hot response built from it)."""

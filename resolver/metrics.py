@@ -187,6 +187,7 @@ class WorkerStats:
     tcp: TransportStats = field(default_factory=TransportStats)
     http: TransportStats = field(default_factory=TransportStats)
     cache_entries: int = 0  # a level, set by ``before_flush`` from the cache's size
+    cache_bytes: int = 0  # a level: what the cache's entries and answers are charged (resolver/cache.py)
     feed_lag_s: float = 0.0  # a level: now minus the commit time of the last change-feed entry applied
     writes: dict[tuple[str, str], int] = field(default_factory=dict)
     storage: dict[str, LocalHistogram] = field(default_factory=dict)
@@ -251,6 +252,9 @@ class NodeMetrics:
         self.evictions = _Counter(_name("cache_evictions_total"), "Entries evicted from the cache.")
         self.cache_entries = _Gauge(_name("cache_entries"), "Entries in the caches.",
                                     multiprocess_mode="livesum")
+        self.cache_bytes = _Gauge(_name("cache_bytes"),
+                                  "Estimated memory of the cached records and pre-encoded answers.",
+                                  multiprocess_mode="livesum")
         self.storage = _Histogram(_name("storage_roundtrip_seconds"), "Redis round-trip time.", ["op"],
                                   buckets=LATENCY_BUCKETS_S)
         self.storage_errors = _Counter(_name("storage_errors_total"), "Failed Redis round trips.", ["op"])
@@ -366,6 +370,7 @@ class MetricsFlusher:
     def _flush_cache(self) -> None:
         m = self.metrics
         m.cache_entries.set(self.stats.cache_entries)
+        m.cache_bytes.set(self.stats.cache_bytes)
         if self._cache is None:
             return
         now, last = self._cache(), self._last_cache

@@ -80,6 +80,9 @@ class CacheSettings:
     max_ttl_s: cap on the TTL taken from a record's smallest relative value TTL.
     negative_ttl_s: how long "no such identifier" is remembered (writes invalidate it earlier).
     max_hot_responses: pre-encoded responses kept per worker (one per distinct request shape).
+    max_bytes: memory the records and the pre-encoded responses may take per worker, about (half each; an
+        estimate per item, resolver/cache.py): whichever bound a map reaches first, count or bytes, drops its
+        oldest.
     read_window_s: a batch of misses waits while it grows, at most this long, to share one Redis round trip
         (0: it waits one tick; resolver/loader.py).
     """
@@ -88,6 +91,7 @@ class CacheSettings:
     max_ttl_s: float = 300.0
     negative_ttl_s: float = 5.0
     max_hot_responses: int = 200_000
+    max_bytes: int = 1_073_741_824
     read_window_s: float = 0.001
 
 
@@ -266,6 +270,7 @@ FIELDS: dict[str, _Field] = {
     "cache_max_ttl_s": _Field(("cache", "max_ttl_s"), float, "cap on cache TTL"),
     "cache_negative_ttl_s": _Field(("cache", "negative_ttl_s"), float, "TTL of 'not found' entries"),
     "cache_max_hot_responses": _Field(("cache", "max_hot_responses"), int, "pre-encoded responses"),
+    "cache_max_bytes": _Field(("cache", "max_bytes"), int, "memory for cached records and responses"),
     "cache_read_window_s": _Field(("cache", "read_window_s"), float, "longest wait of a growing miss batch"),
     "udp_max_partial": _Field(("limits", "udp_max_partial"), int, "UDP requests in reassembly"),
     "udp_max_in_flight": _Field(("limits", "udp_max_in_flight"), int, "UDP misses in flight per worker"),

@@ -84,7 +84,7 @@ async def watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
 
 def make_resolver(settings: Settings, store: HandleStore, registry: PrefixRegistry) -> Resolver:
     c = settings.cache
-    cache = ResolutionCache(c.max_entries, c.max_ttl_s, c.negative_ttl_s, c.max_hot_responses)
+    cache = ResolutionCache(c.max_entries, c.max_ttl_s, c.negative_ttl_s, c.max_hot_responses, c.max_bytes)
     return Resolver(store, cache, registry, read_window_s=c.read_window_s)
 
 
@@ -134,6 +134,7 @@ class _Servers:
             lane = len(self.lane.connections) if self.lane is not None else 0
             stats.http.connections = lane + (len(server.connections) if server is not None else 0)
             stats.cache_entries = len(cache)
+            stats.cache_bytes = cache.total_bytes
             if fast_reader is not None:
                 stats.handoffs["storage_read"] = fast_reader.handed_off
             if self.lane is not None:

@@ -23,6 +23,7 @@ import msgpack
 
 from protocol.constants import Permission, TTLType
 from protocol.jsonwrite import value_json
+from protocol.values import MEMO_MAX_VALUE_BYTES
 from storage.records import NO_RELATIVE_TTL, StoredRecord, plain_fields
 
 _PUBLIC_READ = int(Permission.PUBLIC_READ)
@@ -31,7 +32,7 @@ _RELATIVE = int(TTLType.RELATIVE)
 # storage.records keeps it: the relative TTL, or NO_RELATIVE_TTL).
 _Fragment = tuple[bytes, int, int]
 _FRAGMENTS: dict[tuple[int, bytes], _Fragment] = {}
-_FRAGMENTS_MAX = 16_384  # ~250 B of JSON, blob and key per entry: a few MB per worker at most
+_FRAGMENTS_MAX = 16_384  # of blobs up to MEMO_MAX_VALUE_BYTES (and their JSON): ~30 MB per worker at most
 
 
 def public_json(record: StoredRecord) -> bytes | None:
@@ -64,7 +65,7 @@ def public_json(record: StoredRecord) -> bytes | None:
 def _fragment(key: tuple[int, bytes]) -> _Fragment | None:
     """The part of a value the memo does not hold (then memoised), or None (see ``_write``)."""
     part = _write(*key)
-    if part is not None:
+    if part is not None and len(key[1]) <= MEMO_MAX_VALUE_BYTES:
         if len(_FRAGMENTS) >= _FRAGMENTS_MAX:
             _FRAGMENTS.clear()  # bounded; dropping everything at once is cheaper than tracking recency
         _FRAGMENTS[key] = part

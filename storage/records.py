@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import msgpack
 
 from protocol.constants import DEFAULT_PERMISSIONS, DEFAULT_TTL_S, Permission, TTLType
-from protocol.values import HandleValue, ValueReference, new_value, plain_value_wire
+from protocol.values import MEMO_MAX_VALUE_BYTES, HandleValue, ValueReference, new_value, plain_value_wire
 
 if TYPE_CHECKING:
     from protocol.jsonfmt import PlainParts
@@ -35,7 +35,7 @@ _unpackb = msgpack.unpackb
 _TTL_TYPES = cast("dict[int, TTLType]", TTLType._value2member_map_)
 _PERMISSIONS = cast("dict[int, Permission]", Permission._value2member_map_)
 _DECODED: dict[tuple[int, bytes], HandleValue] = {}  # decode_value's shared values
-_DECODED_MAX = 16_384  # ~100 B of blob and key per entry: a few MB per worker at most
+_DECODED_MAX = 16_384  # of blobs up to MEMO_MAX_VALUE_BYTES: ~20 MB per worker at most
 
 
 class RecordFormatError(ValueError):
@@ -74,9 +74,10 @@ def decode_value(index: int, blob: bytes) -> HandleValue:
 
 def _remember(index: int, blob: bytes) -> HandleValue:
     value = _decode_value(int(index), _as_bytes(blob))
-    if len(_DECODED) >= _DECODED_MAX:
-        _DECODED.clear()  # bounded; dropping everything at once is cheaper than tracking recency
-    _DECODED[(index, blob)] = value
+    if len(blob) <= MEMO_MAX_VALUE_BYTES:
+        if len(_DECODED) >= _DECODED_MAX:
+            _DECODED.clear()  # bounded; dropping everything at once is cheaper than tracking recency
+        _DECODED[(index, blob)] = value
     return value
 
 
@@ -190,12 +191,13 @@ class StoredRecord:
     then, not in ``read_record``, which rejects only a damaged outer array.
     """
 
-    __slots__ = ("_pairs", "_raw", "_values", "_wire", "_wired", "public_count", "ttl_s")
+    __slots__ = ("_pairs", "_raw", "_values", "_wire", "_wired", "public_count", "stored_length", "ttl_s")
 
     def __init__(
         self, raw: bytes | None, values: tuple[HandleValue, ...] | None, pairs: list[Any] | None = None
     ) -> None:
         self._raw = raw
+        self.stored_length = 0 if raw is None else len(raw)  # kept when the values replace the bytes
         self._values = values
         self._pairs = pairs  # the outer array, until a pass has set the facts (None: they are known)
         self._wire: bytes | None = None
@@ -350,9 +352,10 @@ def _transcode(index: int, blob: bytes) -> _Fact | None:
         return None
     _, _, ttl, ttl_type, perms, _ = fields
     fact = (wire, perms & _PUBLIC_READ, ttl if ttl_type == _RELATIVE else NO_RELATIVE_TTL)
-    if len(_WIRES) >= _DECODED_MAX:
-        _WIRES.clear()
-    _WIRES[(index, blob)] = fact
+    if len(blob) <= MEMO_MAX_VALUE_BYTES:
+        if len(_WIRES) >= _DECODED_MAX:
+            _WIRES.clear()
+        _WIRES[(index, blob)] = fact
     return fact
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from protocol.bodies import ValuesBody
 from protocol.values import HandleValue
 from resolver.client import resolve_http, resolve_tcp, resolve_udp
 from resolver.demo_data import DEMO_PREFIX, load_demo
@@ -142,6 +143,7 @@ def test_metrics_move_over_all_transports_and_readyz_sees_redis_stop(
     assert value(s, "idnode_cache_lookups_total", result="hit") > 0
     assert value(s, "idnode_cache_lookups_total", result="negative_hit") > 0
     assert value(s, "idnode_cache_entries") > 0
+    assert value(s, "idnode_cache_bytes") > 0
     assert value(s, "idnode_storage_roundtrip_seconds_count", op="read") > 0
     assert value(s, "idnode_storage_batch_keys_count") > 0
     assert ("idnode_event_loop_delay_seconds_count", frozenset()) in s  # resolver/loopwatch.py runs
@@ -212,3 +214,47 @@ def test_no_metrics_still_serves_and_reports_health(redis_url: str, tmp_path: Pa
         assert not (node.data_dir / "metrics").exists()
     finally:
         assert node.stop() == 0, node.log()
+
+
+BIG_DATA_BYTES = 30_000
+
+
+async def write_big(url: str, count: int) -> None:
+    store = await open_store(StorageConfig(redis_url=url))
+    try:
+        for i in range(count):
+            data = f"https://example.com/{i}/".encode() + b"a" * BIG_DATA_BYTES
+            await store.create(f"{DEMO_PREFIX}/big-{i}", (HandleValue(1, "URL", data),), actor="test")
+    finally:
+        await store.aclose()
+
+
+async def resolve_big(node: Node, count: int) -> None:
+    for i in range(count):
+        handle = f"{DEMO_PREFIX}/big-{i}"
+        message = await resolve_tcp(HOST, node.handle_port, handle)
+        body = message.body
+        assert isinstance(body, ValuesBody) and body.values[0].data.startswith(f"https://example.com/{i}/".encode())
+        assert len(body.values[0].data) > BIG_DATA_BYTES
+        status, answer = await resolve_http(HOST, node.http_port, handle)
+        assert status == 200 and answer["values"][0]["data"]["value"].startswith(f"https://example.com/{i}/")
+
+
+def test_the_cache_keeps_to_its_byte_budget_with_large_records(
+    redis_private: RedisProcess, tmp_path: Path
+) -> None:
+    """Forty 30 KB records, each answered over TCP and HTTP twice, on a node given 1 MB of cache: every
+    answer is right, and the cache's estimate stays within the budget by dropping its oldest entries."""
+    budget = 1_000_000
+    asyncio.run(write_big(redis_private.url, 40))
+    node = start_node(tmp_path / "node", redis_private.url, "--cache-max-bytes", str(budget),
+                      "--cache-max-entries", "1000", workers=1)
+    try:
+        asyncio.run(resolve_big(node, 40))
+        asyncio.run(resolve_big(node, 40))  # answered again, from storage where the cache let them go
+        s = wait_metrics(node.http_port, lambda s: value(s, "idnode_cache_evictions_total") > 0)
+        assert 0 < value(s, "idnode_cache_bytes") <= budget
+        assert value(s, "idnode_cache_evictions_total") > 0
+        assert 0 < value(s, "idnode_cache_entries") < 40
+    finally:
+        node.stop()

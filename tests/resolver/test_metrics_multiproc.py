@@ -29,6 +29,7 @@ read_handoffs = [2]
 def levels(stats: WorkerStats) -> None:
     stats.udp.inflight = 3
     stats.cache_entries = 40
+    stats.cache_bytes = 4096
     stats.handoffs["storage_read"] = read_handoffs[0]  # cumulative, as FastReader.handed_off
     stats.handoffs["http_connection"] = 1
     stats.handoffs["88.100.1/secret"] = 1  # never a label value
@@ -121,6 +122,7 @@ def test_counters_sum_over_workers_and_gauges_over_live_ones(
     assert value(found, "idnode_cache_lookups_total", result="hit") == 20
     assert value(found, "idnode_cache_lookups_total", result="negative_hit") == 2
     assert value(found, "idnode_cache_entries") == 80
+    assert value(found, "idnode_cache_bytes") == 8192
     assert value(found, "idnode_writes_total", operation="doc_put", result="ok") == 2
     assert value(found, "idnode_writes_total", operation="other", result="other") == 2
     assert value(found, "idnode_storage_errors_total", op="read") == 2
