@@ -235,7 +235,7 @@ class ResolutionCache:
         self, key: bytes | str, entry: CacheEntry, payload: bytes, status: int = 0, code: int = 0
     ) -> None:
         # ShardedLRU.add inlined, as in ``put``: this runs for every answer that was not a hot hit.
-        size = ANSWER_BYTES + len(key) + len(payload)  # answer_size
+        size = answer_size(key, payload)
         hot = self.hot
         if not entry.alive or size > hot.max_value_bytes:
             return
