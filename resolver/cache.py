@@ -195,7 +195,7 @@ class ResolutionCache:
             return entry
         shard[key] = entry
         entries.bytes += size
-        while len(shard) > entries.per_shard or (entries.bytes > entries.max_bytes and len(shard) > 1):
+        while entries.past_bounds(shard):
             evicted = shard.popitem(last=False)[1]
             entries.bytes -= evicted.size
             evicted.alive = False
@@ -234,19 +234,9 @@ class ResolutionCache:
     def store_hot(
         self, key: bytes | str, entry: CacheEntry, payload: bytes, status: int = 0, code: int = 0
     ) -> None:
-        # ShardedLRU.add inlined, as in ``put``: this runs for every answer that was not a hot hit.
         size = answer_size(key, payload)
-        hot = self.hot
-        if not entry.alive or size > hot.max_value_bytes:
-            return
-        shard = hot.shard(key)
-        old = shard.pop(key, None)
-        if old is not None:
-            hot.bytes -= old.size
-        shard[key] = HotResponse(entry, payload, status, code, size)
-        hot.bytes += size
-        while len(shard) > hot.per_shard or (hot.bytes > hot.max_bytes and len(shard) > 1):
-            hot.bytes -= shard.popitem(last=False)[1].size
+        if entry.alive and size <= self.hot.max_value_bytes:
+            self.hot.add(key, HotResponse(entry, payload, status, code, size))
 
     def invalidate(self, key: str) -> None:
         """A write to ``key`` happened somewhere: forget it (and every hot response built from it)."""

@@ -85,10 +85,15 @@ class ShardedLRU(Generic[K, V]):
         shard[key] = value
         self.bytes += size_of(value)
         dropped = 0
-        while len(shard) > self.per_shard or (self.bytes > self.max_bytes and len(shard) > 1):
+        while self.past_bounds(shard):
             self.bytes -= size_of(shard.popitem(last=False)[1])
             dropped += 1
         return dropped
+
+    def past_bounds(self, shard: OrderedDict[K, V]) -> bool:
+        """Whether ``shard``, just added to, must drop its oldest: past its entry count, or the map past its
+        bytes while the shard holds more than the newest value."""
+        return len(shard) > self.per_shard or (self.bytes > self.max_bytes and len(shard) > 1)
 
     def pop(self, key: K) -> V | None:
         shard = self._shards[hash(key) & self._mask]
