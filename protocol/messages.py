@@ -203,13 +203,19 @@ def encode_decode_failure(data: bytes | memoryview, error: ProtocolError) -> byt
     """The reply to a message that could not be decoded: the error's response code (RC 4 for framing errors,
     as the reference server does, §1.3) and its text, echoing whatever ids the envelope holds. ``None`` when
     not even the envelope is readable (an unparseable UDP datagram gets no reply)."""
+    return encode_failure(data, error.response_code, str(error))
+
+
+def encode_failure(data: bytes | memoryview, response_code: int, message: str) -> bytes | None:
+    """An error reply to request ``data`` built from its envelope alone (ids, version, and the OpCode when
+    the header is there), for a request the server will not or cannot decode; ``None`` without an envelope."""
     data = bytes(data)
     if len(data) < ENVELOPE_SIZE:
         return None
     envelope = unpack_envelope(data)
     opcode = HEADER.unpack_from(data, ENVELOPE_SIZE)[0] if len(data) >= _BODY_START else 0
     context = _FailedRequest(envelope.request_id, envelope.session_id, envelope.suggested_version, opcode)
-    return encode_reply_bytes(context, error.response_code, encode_body(ErrorBody(str(error))))
+    return encode_reply_bytes(context, response_code, encode_body(ErrorBody(message)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,13 @@ from protocol.fastpath import (
     handle_field_of,
 )
 from protocol.handle import Identifier, IdentifierLimits, parse_identifier_bytes
-from protocol.messages import decode_message, encode_error, encode_reply_bytes, supports_prefix_referral
+from protocol.messages import (
+    decode_message,
+    encode_error,
+    encode_failure,
+    encode_reply_bytes,
+    supports_prefix_referral,
+)
 from protocol.values import encode_values
 from resolver.loader import Outcome
 from resolver.metrics import TransportStats
@@ -32,12 +38,13 @@ from resolver.service import Resolution, Resolver
 from storage.records import RecordFormatError, StoredRecord
 
 log = logging.getLogger(__name__)
-Reply = Callable[[bytes | None], None]  # the response of a deferred request; None: none (an error, logged)
+Reply = Callable[[bytes], None]  # the response of a deferred request (RC 2 if answering it hit a bug)
 _RD: Final = int(OpFlag.RD)
 _DNRF: Final = int(OpFlag.DNRF)
 _BODY_AT: Final = ENVELOPE_SIZE + HEADER_SIZE
 _SUCCESS: Final = ResponseCode.SUCCESS
 _ERROR: Final = int(ResponseCode.ERROR)
+INTERNAL_ERROR: Final = "internal server error"  # RC 2's text when answering a request hit a bug
 _TOO_LARGE: Final = ("the answer (%d bytes) is longer than a Handle message may be (%d): ask for fewer "
                      "values (index or type), or over HTTP")
 
@@ -62,18 +69,18 @@ class Pending:
 
     def answer(self, outcome: Outcome) -> None:
         """The read's callback: settle, encode, reply (exactly once, whatever happens)."""
-        response = None
         try:
             response = self.responder.answer_read(self, outcome)
-        except Exception:  # a bug: logged, and the transport still settles the request (no answer: STYLE #10)
+        except Exception:  # a bug: logged, and the requester still hears RC 2 instead of waiting it out
             log.exception("unexpected error answering a Handle request after its storage read")
+            response = encode_error(self.query, _ERROR, INTERNAL_ERROR)
         # The transport's reply holds this Pending (a partial over it): let go of it first, so the two are
         # freed by reference counting. A cycle would outlive the request (resolver/gctune.py freezes it).
         reply, self.reply = self.reply, _answered
         reply(response)
 
 
-def _answered(response: bytes | None) -> None:
+def _answered(response: bytes) -> None:
     """A Pending's reply once it has answered: it answers once."""
 
 
@@ -249,12 +256,21 @@ _REFERRAL_PEERS_MAX = 256
 
 def _too_busy(data: bytes, wait_s: float) -> bytes | None:
     """RC_SERVER_TOO_BUSY (handle-protocol.md §6: the protocol's back-pressure signal), without decoding."""
-    if len(data) < _BODY_AT:
-        return None
-    opcode = int.from_bytes(data[ENVELOPE_SIZE : ENVELOPE_SIZE + 4], "big")
-    request = _Unframed(*_ids(data), opcode=opcode)
     message = f"rate limit exceeded; retry after {retry_after_header(wait_s)} s"
-    return encode_error(request, ResponseCode.SERVER_TOO_BUSY, message)
+    return _error_for(data, ResponseCode.SERVER_TOO_BUSY, message)
+
+
+def internal_error(data: bytes) -> bytes | None:
+    """RC_ERROR (2, "general server error") for request ``data`` when answering it hit a bug, without
+    decoding it again: a client matches the answer by RequestId and stops waiting (RC 4 with RequestId 0, or
+    no answer at all, would leave it to time out and retry into the same bug). None if the request is too
+    short to carry the ids."""
+    return _error_for(data, _ERROR, INTERNAL_ERROR)
+
+
+def _error_for(data: bytes, code: int, message: str) -> bytes | None:
+    """An error answer to request ``data`` from its envelope and OpCode (None: too short to be a request)."""
+    return encode_failure(data, code, message) if len(data) >= _BODY_AT else None
 
 
 def _ids(data: bytes) -> tuple[int, int]:

@@ -27,7 +27,7 @@ from typing import cast
 
 from protocol.errors import ProtocolError
 from protocol.framing import NEED_DATA, TcpFramer
-from resolver.handler import HandleResponder, Pending, framing_error
+from resolver.handler import HandleResponder, Pending, framing_error, internal_error
 from resolver.logs import AccessLog, LogThrottle, log_handle_access
 from resolver.metrics import TransportStats
 
@@ -168,7 +168,7 @@ class HandleTcpProtocol(asyncio.Protocol):
                 result = respond_now(message, now, client=self._client)
             except Exception:  # a bug must not kill the connection, let alone the worker (STYLE #10)
                 log.exception("unexpected error answering a TCP request")
-                result = framing_error("internal error")  # RC 4: the message could not be processed
+                result = internal_error(message)
             if isinstance(result, bytes):
                 out.append(result)  # a finished Handle/TCP resolution (hot or decided without I/O)
                 out_bytes += len(result)
@@ -186,9 +186,9 @@ class HandleTcpProtocol(asyncio.Protocol):
         reply = partial(self._answer_later, pending, started)
         self.responder.respond_deferred(pending, now, reply)
 
-    def _answer_later(self, pending: Pending, started: float, response: bytes | None) -> None:
+    def _answer_later(self, pending: Pending, started: float, response: bytes) -> None:
         try:
-            if response is not None and self.transport is not None:
+            if self.transport is not None:
                 self._later.append(response)  # a finished Handle/TCP resolution after a storage read
                 if self.stats is not None:
                     self.stats.finish_message(response, started)

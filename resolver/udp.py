@@ -24,7 +24,7 @@ from protocol.constants import MAX_UDP_PACKET_SIZE, ResponseCode
 from protocol.errors import ProtocolError
 from protocol.framing import ReassemblyLimits, UdpReassembler, split_for_udp
 from protocol.messages import decode_message, encode_error, encode_reply_bytes
-from resolver.handler import HandleResponder, Pending
+from resolver.handler import HandleResponder, Pending, internal_error
 from resolver.logs import AccessLog, log_handle_access
 from resolver.metrics import TransportStats
 from resolver.ratelimit import RateLimiter
@@ -80,7 +80,7 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
             result = self.responder.respond_now(data, now, answer_garbage=False, client=addr[0])
         except Exception:  # never let a bug take the worker down (STYLE #10)
             log.exception("unexpected error answering a UDP request")
-            return
+            result = internal_error(data)
         if isinstance(result, bytes):
             self._send(result, addr, data)  # a finished Handle/UDP resolution (hot or without I/O)
             if stats is not None:
@@ -110,14 +110,13 @@ class HandleUdpProtocol(asyncio.DatagramProtocol):
         reply = partial(self._answer_later, pending, addr, started)
         self.responder.respond_deferred(pending, now, reply)
 
-    def _answer_later(self, pending: Pending, addr: Address, started: float, response: bytes | None) -> None:
+    def _answer_later(self, pending: Pending, addr: Address, started: float, response: bytes) -> None:
         try:
-            if response is not None:
-                self._send(response, addr, pending.query.data)  # a Handle/UDP resolution after a storage read
-                if self.stats is not None:
-                    self.stats.finish_message(response, started)
-                if self.access is not None and self.access.sampled():
-                    log_handle_access(self.access, "udp", addr[0], pending.query.data, response, started)
+            self._send(response, addr, pending.query.data)  # a Handle/UDP resolution after a storage read
+            if self.stats is not None:
+                self.stats.finish_message(response, started)
+            if self.access is not None and self.access.sampled():
+                log_handle_access(self.access, "udp", addr[0], pending.query.data, response, started)
         except Exception:
             log.exception("unexpected error answering a UDP request")
         finally:

@@ -1,20 +1,21 @@
 """The fused cold-miss path (``HandleResponder.answer_read``, issue 4) over a real Redis: the same answers as
 the general path, the entry cached with the record's TTL and the answer kept (not for TTL 0), a write during
-the read, entry hits that leave the values undecoded, and the RC 3 a UDP worker sheds at its cap."""
+the read, entry hits that leave the values undecoded, the RC 3 a UDP worker sheds at its cap, and the RC 2 a
+requester hears when answering it hits a bug."""
 
 from __future__ import annotations
 
 import asyncio
 
 from protocol.bodies import ValuesBody
-from protocol.constants import Permission, ResponseCode
+from protocol.constants import OpCode, Permission, ResponseCode
 from protocol.fastpath import decode_resolution_request
 from protocol.filtering import public_only
 from protocol.messages import decode_message, encode_error, encode_response
 from protocol.values import HandleValue
 from resolver.client import resolution_request
 from resolver.demo_data import DEMO_PREFIX
-from resolver.handler import HandleResponder, Pending
+from resolver.handler import INTERNAL_ERROR, HandleResponder, Pending, internal_error
 from resolver.udp import HandleUdpProtocol
 from storage.records import StoredRecord
 from tests.resolver.test_transports import FakeUdpTransport
@@ -30,13 +31,11 @@ async def read_answer(
     responder: HandleResponder, pending: Pending, now: float, *, write_during_read: bool = False
 ) -> bytes:
     """Answer ``pending`` through its read; optionally a write to its handle lands while the read is out."""
-    heard: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+    heard: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
     responder.respond_deferred(pending, now, heard.set_result)
     if write_during_read:
         responder.cache.invalidate(pending.ident.key)  # what the change feed does for a write
-    response = await asyncio.wait_for(heard, 10)
-    assert response is not None
-    return response
+    return await asyncio.wait_for(heard, 10)
 
 
 def expected(request: bytes, handle: str) -> bytes:
@@ -106,3 +105,31 @@ async def test_udp_over_its_cap_sheds_with_rc_3(responder: HandleResponder) -> N
     query = decode_resolution_request(request)
     assert answer == encode_error(query, ResponseCode.SERVER_TOO_BUSY, "server busy")
     assert proto.in_flight == 0
+
+
+async def test_a_bug_after_the_read_still_answers_its_requester(responder: HandleResponder) -> None:
+    """Whatever the read hands back that no requester expects (here an exception outside StorageError, as a
+    bug in the storage layer would deliver) is answered RC 2 under the request's own RequestId, not silence
+    a client would wait out."""
+    request = resolution_request(f"{DEMO_PREFIX}/miss-bug", request_id=77)
+    pending = responder.respond_now(request, asyncio.get_running_loop().time())
+    assert isinstance(pending, Pending)
+    heard: list[bytes] = []
+    pending.now, pending.generation, pending.reply = 0.0, responder.cache.generation, heard.append
+    pending.answer(RuntimeError("a bug"))
+    pending.answer(RuntimeError("a bug"))  # answered once, whatever happens
+    [response] = heard
+    query = decode_resolution_request(request)
+    assert response == encode_error(query, ResponseCode.ERROR, INTERNAL_ERROR)
+    assert decode_message(response).envelope.request_id == 77
+    assert responder.cache.get(pending.ident.key, 0.0) is None  # nothing kept
+
+
+def test_internal_error_answers_by_the_raw_request_ids() -> None:
+    request = resolution_request(f"{DEMO_PREFIX}/x", request_id=5)
+    response = internal_error(request)
+    assert response is not None
+    message = decode_message(response)
+    assert (message.envelope.request_id, message.header.response_code) == (5, ResponseCode.ERROR)
+    assert message.header.opcode == OpCode.RESOLUTION  # read from the request without decoding it
+    assert internal_error(request[:30]) is None  # too short to carry ids: nothing to answer
