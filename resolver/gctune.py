@@ -13,11 +13,11 @@ walks them, and each young pass walks about ``GEN0_THRESHOLD`` new objects (half
 there are still freed by reference counting the moment they are dropped; only a cycle that forms among them
 and is then dropped would outlive its use. Measured on UDP, TCP and HTTP load (cold and Zipf), a full pass
 afterwards found 0-10 such objects in ~500,000, so they are collected rarely: when the worker's peak memory
-has doubled since the last full pass and passed a floor sized from the cache's bounds (checked every
-``FULL_CHECK_S`` on the event loop, never inside a pass). Peak RSS is the measure because it costs one system
-call; counting the frozen objects (``gc.get_freeze_count``) walks all of them, tens of milliseconds on a
-full cache. A full pass over a full cache is a stall of a few hundred milliseconds; with the floor, filling
-the cache triggers none, and only memory that really leaks can reach it later.
+has doubled since the last full pass and passed a floor sized from the cache's bounds, in slots and in bytes
+(checked every ``FULL_CHECK_S`` on the event loop, never inside a pass). Peak RSS is the measure because it
+costs one system call; counting the frozen objects (``gc.get_freeze_count``) walks all of them, tens of
+milliseconds on a full cache. A full pass over a full cache is a stall of a few hundred milliseconds; with the
+floor, filling the cache triggers none, and only memory that really leaks can reach it later.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ FULL_GROWTH: Final = 2.0
 # The floor, per cache slot (an entry or a pre-encoded answer): well above what a cached handle takes (a full
 # pass over a full cache stalls the worker for ~1 s, so it is kept for real leaks).
 BYTES_PER_CACHE_SLOT: Final = 8192
+# Or, when lower, this multiple of the cache's byte budget (resolver/cache.py charges within a few per cent
+# of what an entry holds): room for the allocator's fragmentation and the read path's memo tables, while a
+# leak is still caught near twice what the cache may legitimately hold, not at the slots' 3.2 GB.
+BUDGET_MULTIPLE: Final = 2
 
 
 def peak_rss_bytes() -> int:
@@ -51,9 +55,13 @@ class YoungOnlyCollector:
 
     __slots__ = ("_handle", "floor", "full_passes", "next_full_at")
 
-    def __init__(self, cache_slots: int = 0) -> None:
-        """``cache_slots``: how many entries and pre-encoded answers the worker's cache may hold."""
-        self.floor = cache_slots * BYTES_PER_CACHE_SLOT  # added to the memory after start-up
+    def __init__(self, cache_slots: int = 0, cache_max_bytes: int | None = None) -> None:
+        """``cache_slots``: how many entries and pre-encoded answers the worker's cache may hold;
+        ``cache_max_bytes``: the memory they may take (None: bounded by the slots only)."""
+        floor = cache_slots * BYTES_PER_CACHE_SLOT
+        if cache_max_bytes is not None:
+            floor = min(floor, cache_max_bytes * BUDGET_MULTIPLE)
+        self.floor = floor  # added to the memory after start-up
         self.next_full_at = 0
         self.full_passes = 0
         self._handle: asyncio.TimerHandle | None = None

@@ -261,7 +261,8 @@ async def serve(
     obs = WorkerObservation(settings)  # ops work: metrics (None when off), access log, ops routes
     store = await open_store(settings.storage, observer=obs.stats)
     servers = _Servers()
-    collector = YoungOnlyCollector(settings.cache.max_entries + settings.cache.max_hot_responses)
+    bounds = settings.cache
+    collector = YoungOnlyCollector(bounds.max_entries + bounds.max_hot_responses, bounds.max_bytes)
     feed: asyncio.Task[None] | None = None
     resolver: Resolver | None = None
     try:

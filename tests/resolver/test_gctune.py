@@ -9,7 +9,9 @@ import textwrap
 
 _SCRIPT = textwrap.dedent('''
     import asyncio, gc, time
-    from resolver.gctune import BYTES_PER_CACHE_SLOT, GEN0_THRESHOLD, YoungOnlyCollector, peak_rss_bytes
+    from resolver.gctune import (
+        BUDGET_MULTIPLE, BYTES_PER_CACHE_SLOT, GEN0_THRESHOLD, YoungOnlyCollector, peak_rss_bytes,
+    )
 
     class Node:
         def __init__(self):
@@ -21,6 +23,8 @@ _SCRIPT = textwrap.dedent('''
 
     async def main():
         assert YoungOnlyCollector(1_000).floor == 1_000 * BYTES_PER_CACHE_SLOT
+        assert YoungOnlyCollector(1_000, 10**9).floor == 1_000 * BYTES_PER_CACHE_SLOT  # the slots bind
+        assert YoungOnlyCollector(400_000, 2**30).floor == 2**30 * BUDGET_MULTIPLE  # the byte budget binds
         collector = YoungOnlyCollector()
         collector.start(asyncio.get_running_loop())
         assert gc.get_threshold()[0] == GEN0_THRESHOLD
