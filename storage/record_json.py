@@ -23,7 +23,7 @@ import msgpack
 
 from protocol.constants import Permission, TTLType
 from protocol.jsonwrite import value_json
-from protocol.values import MEMO_MAX_VALUE_BYTES
+from protocol.values import MEMO_MAX_ENTRIES, MEMO_MAX_VALUE_BYTES, make_room
 from storage.records import NO_RELATIVE_TTL, StoredRecord, plain_fields
 
 _PUBLIC_READ = int(Permission.PUBLIC_READ)
@@ -32,7 +32,6 @@ _RELATIVE = int(TTLType.RELATIVE)
 # storage.records keeps it: the relative TTL, or NO_RELATIVE_TTL).
 _Fragment = tuple[bytes, int, int]
 _FRAGMENTS: dict[tuple[int, bytes], _Fragment] = {}
-_FRAGMENTS_MAX = 16_384  # of blobs up to MEMO_MAX_VALUE_BYTES (and their JSON): ~30 MB per worker at most
 
 
 def public_json(record: StoredRecord) -> bytes | None:
@@ -66,8 +65,8 @@ def _fragment(key: tuple[int, bytes]) -> _Fragment | None:
     """The part of a value the memo does not hold (then memoised), or None (see ``_write``)."""
     part = _write(*key)
     if part is not None and len(key[1]) <= MEMO_MAX_VALUE_BYTES:
-        if len(_FRAGMENTS) >= _FRAGMENTS_MAX:
-            _FRAGMENTS.clear()  # bounded; dropping everything at once is cheaper than tracking recency
+        if len(_FRAGMENTS) >= MEMO_MAX_ENTRIES:
+            make_room(_FRAGMENTS)  # bounded; dropping the oldest is cheaper than tracking recency
         _FRAGMENTS[key] = part
     return part
 

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any, cast
 import msgpack
 
 from protocol.constants import DEFAULT_PERMISSIONS, DEFAULT_TTL_S, Permission, TTLType
-from protocol.values import MEMO_MAX_VALUE_BYTES, HandleValue, ValueReference, new_value, plain_value_wire
+from protocol.values import (
+    MEMO_MAX_ENTRIES,
+    MEMO_MAX_VALUE_BYTES,
+    HandleValue,
+    ValueReference,
+    make_room,
+    new_value,
+    plain_value_wire,
+)
 
 if TYPE_CHECKING:
     from protocol.jsonfmt import PlainParts
@@ -35,7 +43,6 @@ _unpackb = msgpack.unpackb
 _TTL_TYPES = cast("dict[int, TTLType]", TTLType._value2member_map_)
 _PERMISSIONS = cast("dict[int, Permission]", Permission._value2member_map_)
 _DECODED: dict[tuple[int, bytes], HandleValue] = {}  # decode_value's shared values
-_DECODED_MAX = 16_384  # of blobs up to MEMO_MAX_VALUE_BYTES: ~20 MB per worker at most
 
 
 class RecordFormatError(ValueError):
@@ -75,8 +82,8 @@ def decode_value(index: int, blob: bytes) -> HandleValue:
 def _remember(index: int, blob: bytes) -> HandleValue:
     value = _decode_value(int(index), _as_bytes(blob))
     if len(blob) <= MEMO_MAX_VALUE_BYTES:
-        if len(_DECODED) >= _DECODED_MAX:
-            _DECODED.clear()  # bounded; dropping everything at once is cheaper than tracking recency
+        if len(_DECODED) >= MEMO_MAX_ENTRIES:
+            make_room(_DECODED)  # bounded; dropping the oldest is cheaper than tracking recency
         _DECODED[(index, blob)] = value
     return value
 
@@ -353,8 +360,8 @@ def _transcode(index: int, blob: bytes) -> _Fact | None:
     _, _, ttl, ttl_type, perms, _ = fields
     fact = (wire, perms & _PUBLIC_READ, ttl if ttl_type == _RELATIVE else NO_RELATIVE_TTL)
     if len(blob) <= MEMO_MAX_VALUE_BYTES:
-        if len(_WIRES) >= _DECODED_MAX:
-            _WIRES.clear()
+        if len(_WIRES) >= MEMO_MAX_ENTRIES:
+            make_room(_WIRES)
         _WIRES[(index, blob)] = fact
     return fact
 

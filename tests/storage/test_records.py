@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.constants import Permission, TTLType
-from protocol.values import HandleValue, ValueReference
+from protocol.values import MEMO_MAX_ENTRIES, HandleValue, ValueReference
 from storage import records
 
 values = st.builds(
@@ -38,3 +38,16 @@ def test_version_byte_first() -> None:
 def test_unreadable_records(raw: bytes) -> None:
     with pytest.raises(records.RecordFormatError):
         records.decode_record(raw)
+
+
+def test_a_full_memo_table_drops_its_oldest_values_not_all_of_them() -> None:
+    """Past ``MEMO_MAX_ENTRIES`` distinct values (every cold miss brings its own URL) the shared-value memo
+    drops its oldest sixteenth: the values read last are still shared, every value still decodes right."""
+    tag = b"memo-%d"
+    blobs = [records.encode_value(HandleValue(1, "URL", tag % n)) for n in range(MEMO_MAX_ENTRIES + 100)]
+    decoded = [records.decode_value(1, blob) for blob in blobs]
+    assert records.decode_value(1, blobs[-1]) is decoded[-1]  # the newest: kept
+    assert records.decode_value(1, blobs[MEMO_MAX_ENTRIES // 2]) is decoded[MEMO_MAX_ENTRIES // 2]
+    again = records.decode_value(1, blobs[0])  # the oldest: dropped, decoded anew
+    assert again is not decoded[0] and again == decoded[0]
+    assert all(records.decode_value(1, blob) == value for blob, value in zip(blobs, decoded, strict=True))
