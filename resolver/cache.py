@@ -11,6 +11,12 @@ an estimate of the memory it holds (``CacheEntry.size``, ``answer_size``), so a 
 budget whatever the records' sizes. By count alone, 200,000 records of a few hundred kilobytes each (a value
 may hold 64 KiB) would have taken tens of gigabytes per worker. A record or answer charged more than a shard's
 share of its map's budget is served but not kept.
+
+Serve-stale (RFC 8767, as DNS resolvers do it): an entry that expired stays in its map until the LRU drops
+it, a write invalidates it or a read replaces it, so when storage cannot be read (``StorageUnavailable``) an
+identifier asked for within ``max_stale_s`` of its entry's expiry is still answered, from what was last read
+(``stale``). A Redis outage then costs the node its misses, not every identifier whose few minutes of TTL ran
+out. Answers made from a stale entry are never kept: the next request tries storage again.
 """
 
 from __future__ import annotations
@@ -90,6 +96,7 @@ class CacheStats:
     hits: int = 0  # metrics: record found (cache hit)
     misses: int = 0  # metrics: record not cached (a storage read follows)
     negative_hits: int = 0  # metrics: "does not exist" found (a negative entry), not counted in ``hits``
+    stale_hits: int = 0  # metrics: answered from an expired entry because storage could not be read
     hot_hits: int = 0  # metrics: answered from a pre-encoded response
     evictions: int = 0
     invalidations: int = 0
@@ -121,13 +128,13 @@ class ResolutionCache:
     """Bounded LRU of ``CacheEntry`` plus the bounded ``hot`` response map."""
 
     __slots__ = (
-        "_entries", "_max_hot", "_registry", "generation", "hot", "max_ttl_s",
+        "_entries", "_max_hot", "_registry", "generation", "hot", "max_stale_s", "max_ttl_s",
         "negative_ttl_s", "stats",
     )
 
     def __init__(
         self, max_entries: int, max_ttl_s: float, negative_ttl_s: float, max_hot: int | None = None,
-        max_bytes: int | None = None,
+        max_bytes: int | None = None, max_stale_s: float = 0.0,
     ) -> None:
         # Both maps are sharded (resolver/lru.py): one 200k-entry dict stalled a worker 35-50 ms whenever it
         # rebuilt its table.
@@ -136,6 +143,7 @@ class ResolutionCache:
         self._max_hot = max_hot if max_hot is not None else 2 * max_entries
         self.max_ttl_s = max_ttl_s
         self.negative_ttl_s = negative_ttl_s
+        self.max_stale_s = max_stale_s  # 0: an expired entry is never answered (see ``stale``)
         # Insertion-ordered: when a shard is full, its oldest answer goes (O(1)). A sweep of the whole map
         # was a stall of tens of milliseconds every max_hot misses under cold traffic.
         self.hot: ShardedLRU[bytes | str, HotResponse] = ShardedLRU(self._max_hot, half, _size)
@@ -152,16 +160,11 @@ class ResolutionCache:
         return self._entries.bytes + self.hot.bytes
 
     def get(self, key: str, now: float) -> CacheEntry | None:
-        """The fresh entry for ``key``, or None (expired entries are dropped here)."""
+        """The fresh entry for ``key``, or None. An expired one stays until a read replaces it (``put``) or
+        the LRU drops it: ``stale`` may answer from it if that read fails."""
         shard = self._entries.shard(key)
         entry = shard.get(key)
-        if entry is None:
-            self.stats.misses += 1
-            return None
-        if not entry.fresh(now):
-            del shard[key]
-            self._entries.bytes -= entry.size
-            entry.alive = False
+        if entry is None or now >= entry.expires_at:  # an entry in the map is alive: dropping one removes it
             self.stats.misses += 1
             return None
         shard.move_to_end(key)
@@ -201,6 +204,23 @@ class ResolutionCache:
             evicted.alive = False
             self.stats.evictions += 1
         return entry
+
+    def stale(self, key: str, now: float) -> CacheEntry | None:
+        """What to answer for ``key`` when storage cannot be read: its entry if fresh (a read by another path
+        filled it meanwhile), else a copy of it if it expired less than ``max_stale_s`` ago, detached (not
+        alive) so that no answer made from it is kept. None when there is nothing to answer from."""
+        shard = self._entries.shard(key)
+        entry = shard.get(key)
+        if entry is None:
+            return None
+        if now < entry.expires_at:
+            return entry
+        if now - entry.expires_at >= self.max_stale_s:
+            return None
+        self.stats.stale_hits += 1
+        stale = CacheEntry(key, entry.record, entry.expires_at)
+        stale.alive = False
+        return stale
 
     def registry_entry(self, now: float) -> CacheEntry:
         """The shared entry of answers made from the prefix registry alone; ``clear`` ends it."""

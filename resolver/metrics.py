@@ -173,6 +173,7 @@ class CacheCounts:
     misses: int = 0
     negative_hits: int = 0
     evictions: int = 0
+    stale_hits: int = 0
 
 
 @dataclass(slots=True)
@@ -378,6 +379,7 @@ class MetricsFlusher:
         m.cache.labels(result="hit").inc(_delta(now.hits, last.hits))
         m.cache.labels(result="miss").inc(_delta(now.misses, last.misses))
         m.cache.labels(result="negative_hit").inc(_delta(now.negative_hits, last.negative_hits))
+        m.cache.labels(result="stale").inc(_delta(now.stale_hits, last.stale_hits))
         m.evictions.inc(_delta(now.evictions, last.evictions))
 
     def _flush_storage(self) -> None:

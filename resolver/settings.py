@@ -85,6 +85,8 @@ class CacheSettings:
         oldest.
     read_window_s: a batch of misses waits while it grows, at most this long, to share one Redis round trip
         (0: it waits one tick; resolver/loader.py).
+    max_stale_s: when storage cannot be read, an identifier whose entry expired less than this long ago is
+        answered from it (serve-stale, RFC 8767's 1 to 3 days; 0: never).
     """
 
     max_entries: int = 200_000
@@ -93,6 +95,7 @@ class CacheSettings:
     max_hot_responses: int = 200_000
     max_bytes: int = 1_073_741_824
     read_window_s: float = 0.001
+    max_stale_s: float = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +275,7 @@ FIELDS: dict[str, _Field] = {
     "cache_max_hot_responses": _Field(("cache", "max_hot_responses"), int, "pre-encoded responses"),
     "cache_max_bytes": _Field(("cache", "max_bytes"), int, "memory for cached records and responses"),
     "cache_read_window_s": _Field(("cache", "read_window_s"), float, "longest wait of a growing miss batch"),
+    "cache_max_stale_s": _Field(("cache", "max_stale_s"), float, "serve expired entries in a storage outage"),
     "udp_max_partial": _Field(("limits", "udp_max_partial"), int, "UDP requests in reassembly"),
     "udp_max_in_flight": _Field(("limits", "udp_max_in_flight"), int, "UDP misses in flight per worker"),
     "storage_max_connections": _Field(("storage", "max_connections"), int, "Redis pool size per worker"),

@@ -84,7 +84,9 @@ async def watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
 
 def make_resolver(settings: Settings, store: HandleStore, registry: PrefixRegistry) -> Resolver:
     c = settings.cache
-    cache = ResolutionCache(c.max_entries, c.max_ttl_s, c.negative_ttl_s, c.max_hot_responses, c.max_bytes)
+    cache = ResolutionCache(
+        c.max_entries, c.max_ttl_s, c.negative_ttl_s, c.max_hot_responses, c.max_bytes, c.max_stale_s
+    )
     return Resolver(store, cache, registry, read_window_s=c.read_window_s)
 
 

@@ -118,3 +118,40 @@ def test_a_large_cache_stays_bounded_and_an_evicted_entry_takes_its_hot_answers_
     assert cache.stats.evictions == 20_001 - 5_000
     assert not first.alive and cache.lookup_hot(b"first-request", 1.0) is None
     assert cache.get("88.1/19999", 1.0) is not None
+
+
+def test_an_expired_entry_answers_only_as_stale_within_its_bound() -> None:
+    """Serve-stale (RFC 8767): what ``Resolver.settle`` answers from when storage cannot be read."""
+    cache = ResolutionCache(10, 300.0, 5.0, max_stale_s=100.0)
+    cache.put("88.1/A", (URL,), now=0.0)  # fresh until 60
+    assert cache.stale("88.1/A", 30.0) is cache.get("88.1/A", 30.0)  # still fresh: the entry itself
+    assert cache.get("88.1/A", 61.0) is None  # expired: a read is due
+    stale = cache.stale("88.1/A", 61.0)  # ... and it failed
+    assert stale is not None and stale.values == (URL,)
+    assert not stale.alive  # detached: nothing made from it is kept
+    cache.store_hot("answer-A", stale, b"stale answer")
+    assert cache.lookup_hot("answer-A", 61.0) is None
+    assert cache.stale("88.1/A", 159.9) is not None
+    assert cache.stale("88.1/A", 160.0) is None  # 100 s past its expiry
+    assert cache.stats.stale_hits == 2
+    cache.put("88.1/A", (URL,), now=170.0)  # the read that worked: fresh again
+    assert cache.get("88.1/A", 171.0) is not None
+
+
+def test_a_negative_entry_is_served_stale_too_and_nothing_invalidated_ever_is() -> None:
+    cache = ResolutionCache(10, 300.0, 5.0, max_stale_s=100.0)
+    cache.put("88.1/NONE", None, now=0.0)
+    stale = cache.stale("88.1/NONE", 50.0)
+    assert stale is not None and stale.record is None
+    cache.put("88.1/B", (URL,), now=0.0)
+    cache.invalidate("88.1/B")  # a write: what was read before it is never answered again
+    assert cache.stale("88.1/B", 61.0) is None
+    cache.put("88.1/C", (URL,), now=0.0)
+    cache.clear()
+    assert cache.stale("88.1/C", 61.0) is None
+
+
+def test_serve_stale_off() -> None:
+    cache = ResolutionCache(10, 300.0, 5.0)  # max_stale_s 0, as the node's cache_max_stale_s = 0 sets it
+    cache.put("88.1/A", (URL,), now=0.0)
+    assert cache.stale("88.1/A", 60.0) is None
