@@ -16,6 +16,7 @@ from resolver.health import Check, check_redis, check_workers, readiness_body
 from resolver.multiproc import render_metrics
 
 Ping = Callable[[], Awaitable[None]]
+READINESS_CHECKS = ("redis", "workers")  # what /readyz checks; ?exclude=NAME leaves one out
 
 
 def setup_ops_routes(
@@ -46,8 +47,20 @@ def setup_ops_routes(
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
-    async def readyz(_: web.Request) -> web.Response:
-        checks: list[Check] = [await check_redis(ping), check_workers(data_dir)]
+    async def readyz(request: web.Request) -> web.Response:
+        # ``?exclude=redis`` (Kubernetes' own /readyz?exclude=etcd): every replica shares one Redis, so an
+        # orchestrator that took a replica out on it would empty the Service at once in an outage, while each
+        # replica still answers what it has read (serve-stale, resolver/cache.py). Metrics alert on Redis.
+        excluded = set(request.query.getall("exclude", []))
+        unknown = sorted(excluded - set(READINESS_CHECKS))
+        if unknown:
+            error = f"unknown readiness check {unknown[0]!r}; the checks are: {', '.join(READINESS_CHECKS)}"
+            return web.json_response({"error": error}, status=400)
+        checks: list[Check] = []
+        if "redis" not in excluded:
+            checks.append(await check_redis(ping))
+        if "workers" not in excluded:
+            checks.append(check_workers(data_dir))
         body = readiness_body(checks)
         return web.json_response(body, status=200 if not body["failed"] else 503)
 

@@ -44,7 +44,7 @@ def test_k8s_probes_and_ports() -> None:
     assert set(docs) == {"ConfigMap", "Deployment", "Service"}
     (container,) = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz?exclude=redis"  # serve-stale
     ports = {(p["port"], p["protocol"]) for p in docs["Service"]["spec"]["ports"]}
     assert ports == {(2641, "TCP"), (2641, "UDP"), (8000, "TCP")}
 

@@ -139,3 +139,24 @@ async def test_fetch_readyz_for_the_status_command(node: tuple[str, list[int]]) 
     status, body = await asyncio.to_thread(fetch_readyz, f"http://127.0.0.1:{closed_port()}")
     assert status == 0
     assert body["status"] == "unreachable"
+
+
+async def test_readyz_can_leave_a_shared_check_out(tmp_path: Path) -> None:
+    """``?exclude=redis``: what the Kubernetes manifest probes, so an outage of the Redis every replica shares
+    does not take them all out of the Service while they still answer what they cached (serve-stale)."""
+    write_workers_state(tmp_path, ready_state(os.getpid()))
+    app = build_ops_app(ping=redis_ping(f"redis://127.0.0.1:{closed_port()}"), data_dir=tmp_path)
+    async for url in serve(app):
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url + "/readyz?exclude=redis") as resp:
+                body = await resp.json()
+                assert resp.status == 200, body
+                assert list(body["checks"]) == ["workers"]
+            async with http.get(url + "/readyz?exclude=redis&exclude=workers") as resp:
+                assert resp.status == 200 and (await resp.json())["checks"] == {}
+            async with http.get(url + "/readyz?exclude=redsi") as resp:  # a typo is refused, not ignored
+                body = await resp.json()
+                assert resp.status == 400
+                assert body["error"] == "unknown readiness check 'redsi'; the checks are: redis, workers"
+            async with http.get(url + "/readyz") as resp:
+                assert resp.status == 503  # without it, Redis still counts
