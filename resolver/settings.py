@@ -9,7 +9,6 @@ defaults < TOML file < environment < flags. Nothing here reads the environment b
 from __future__ import annotations
 
 import dataclasses
-import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any, Literal
 
 from protocol.constants import DEFAULT_HTTP_PORT, DEFAULT_PORT
 from protocol.handle import IdentifierLimits
+from resolver.cpus import usable_cpus
 from storage.api import StorageConfig
 
 ENV_PREFIX = "IDNODE_"
@@ -189,7 +189,7 @@ class Settings:
         return self.storage.data_dir
 
     def worker_count(self) -> int:
-        return self.workers if self.workers > 0 else (os.cpu_count() or 1)
+        return self.workers if self.workers > 0 else usable_cpus()  # a container's quota, not the host's
 
 
 def _opt_address(text: str) -> Address | None:
@@ -241,7 +241,7 @@ class _Field:
 FIELDS: dict[str, _Field] = {
     "redis_url": _Field(("storage", "redis_url"), _opt_str, "Redis URL (default: embedded Redis)"),
     "data_dir": _Field(("storage", "data_dir"), Path, "data directory (embedded Redis, ports.json)"),
-    "workers": _Field(("workers",), int, "worker processes (0 = one per core)"),
+    "workers": _Field(("workers",), int, "worker processes (0 = one per usable core)"),
     "handle_listen": _Field(("listen", "handle"), parse_address, "Handle TCP+UDP HOST:PORT"),
     "http_listen": _Field(("listen", "http"), parse_address, "HTTP HOST:PORT"),
     "admin_listen": _Field(("listen", "admin"), _opt_address, "separate admin API HOST:PORT"),

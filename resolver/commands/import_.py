@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from contextlib import ExitStack
 from typing import IO, Any
 
 from resolver.commands._storage_args import add_storage_args, storage_config
+from resolver.cpus import usable_cpus
 from storage import open_store
 from storage.api import PrefixStatus, StorageError
 from storage.importer import import_lines, validate
@@ -49,7 +49,7 @@ MAX_DEFAULT_WORKERS = 4  # past this the one writing process and Redis's single 
 def default_workers() -> int:
     """One parsing process per CPU: parsing is ~3/4 of an import's CPU (loadtest.storagebench), and the
     writer and Redis each need a fraction of a core beside them."""
-    return max(1, min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1))
+    return min(MAX_DEFAULT_WORKERS, usable_cpus())
 
 
 def _report_bad(line_no: int, reason: str) -> None:

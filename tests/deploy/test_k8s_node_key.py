@@ -37,3 +37,19 @@ def test_configmap_settings_load(tmp_path: Path) -> None:
     path.write_text(toml_text, encoding="utf-8")
     settings = load_settings({}, {}, path)
     assert settings.node_key_file == Path("/etc/idnode-key/node.key")
+
+
+def test_workers_and_cache_fit_the_pod(tmp_path: Path) -> None:
+    """One worker per requested CPU (no CPU limit: the node's own default would count the host's cores),
+    and every worker's cache budget, with ~400 MB each beside it for the process, within the memory limit."""
+    docs = _docs()
+    path = tmp_path / "idnode.toml"
+    path.write_text(docs["ConfigMap"]["data"]["idnode.toml"], encoding="utf-8")
+    settings = load_settings({}, {}, path)
+    (container,) = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
+    resources = container["resources"]
+    assert settings.worker_count() == int(resources["requests"]["cpu"])
+    limit = resources["limits"]["memory"]
+    assert limit.endswith("Gi")
+    per_worker = settings.cache.max_bytes + 400 * 2**20
+    assert settings.worker_count() * per_worker <= int(limit[:-2]) * 2**30
