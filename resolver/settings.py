@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from protocol.constants import DEFAULT_HTTP_PORT, DEFAULT_PORT
 from protocol.handle import IdentifierLimits
-from resolver.cpus import usable_cpus
+from resolver.cgroup import memory_limit, usable_cpus
 from storage.api import StorageConfig
 
 ENV_PREFIX = "IDNODE_"
@@ -26,6 +26,10 @@ LogFormat = Literal["text", "json"]
 
 class SettingsError(ValueError):
     """A configuration value that cannot be used; the message names the setting and its source."""
+
+
+DEFAULT_CACHE_BYTES = 1 << 30  # per worker, when no memory limit says less (cache_max_bytes = 0)
+CACHE_SHARE_OF_MEMORY_LIMIT = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,7 @@ class CacheSettings:
     max_hot_responses: pre-encoded responses kept per worker (one per distinct request shape).
     max_bytes: memory the records and the pre-encoded responses may take per worker, about (half each; an
         estimate per item, resolver/cache.py): whichever bound a map reaches first, count or bytes, drops its
-        oldest.
+        oldest. 0: automatic (``Settings.cache_bytes_per_worker``).
     read_window_s: a batch of misses waits while it grows, at most this long, to share one Redis round trip
         (0: it waits one tick; resolver/loader.py).
     max_stale_s: when storage cannot be read, an identifier whose entry expired less than this long ago is
@@ -93,7 +97,7 @@ class CacheSettings:
     max_ttl_s: float = 300.0
     negative_ttl_s: float = 5.0
     max_hot_responses: int = 200_000
-    max_bytes: int = 1_073_741_824
+    max_bytes: int = 0
     read_window_s: float = 0.001
     max_stale_s: float = 86_400.0
 
@@ -190,6 +194,17 @@ class Settings:
 
     def worker_count(self) -> int:
         return self.workers if self.workers > 0 else usable_cpus()  # a container's quota, not the host's
+
+    def cache_bytes_per_worker(self) -> int:
+        """``cache.max_bytes``, or when 0: 1 GiB, or less in a container with a memory limit, whose half the
+        workers share (its other half is for the processes themselves, the read path's memo tables and the
+        allocator's slack). Read from the cgroup each call: workers ask at start."""
+        if self.cache.max_bytes > 0:
+            return self.cache.max_bytes
+        limit = memory_limit()
+        if limit is None:
+            return DEFAULT_CACHE_BYTES
+        return min(DEFAULT_CACHE_BYTES, int(limit * CACHE_SHARE_OF_MEMORY_LIMIT) // self.worker_count())
 
 
 def _opt_address(text: str) -> Address | None:

@@ -273,6 +273,7 @@ def config_labels(settings: Settings) -> dict[str, str]:
         "tls": "on" if settings.tls.cert is not None else "off",
         "log_format": settings.log.format,
         "cache_max_entries": str(settings.cache.max_entries),
+        "cache_bytes_per_worker": str(settings.cache_bytes_per_worker()),  # the automatic budget, resolved
         "resolutions_per_s": f"{settings.rate.resolutions_per_s:g}",
         "writes_per_s": f"{settings.rate.writes_per_s:g}",
     }

@@ -85,7 +85,8 @@ async def watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
 def make_resolver(settings: Settings, store: HandleStore, registry: PrefixRegistry) -> Resolver:
     c = settings.cache
     cache = ResolutionCache(
-        c.max_entries, c.max_ttl_s, c.negative_ttl_s, c.max_hot_responses, c.max_bytes, c.max_stale_s
+        c.max_entries, c.max_ttl_s, c.negative_ttl_s, c.max_hot_responses, settings.cache_bytes_per_worker(),
+        c.max_stale_s,
     )
     return Resolver(store, cache, registry, read_window_s=c.read_window_s)
 
@@ -263,8 +264,8 @@ async def serve(
     obs = WorkerObservation(settings)  # ops work: metrics (None when off), access log, ops routes
     store = await open_store(settings.storage, observer=obs.stats)
     servers = _Servers()
-    bounds = settings.cache
-    collector = YoungOnlyCollector(bounds.max_entries + bounds.max_hot_responses, bounds.max_bytes)
+    slots = settings.cache.max_entries + settings.cache.max_hot_responses
+    collector = YoungOnlyCollector(slots, settings.cache_bytes_per_worker())
     feed: asyncio.Task[None] | None = None
     resolver: Resolver | None = None
     try:

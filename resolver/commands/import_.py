@@ -18,8 +18,8 @@ import tempfile
 from contextlib import ExitStack
 from typing import IO, Any
 
+from resolver.cgroup import usable_cpus
 from resolver.commands._storage_args import add_storage_args, storage_config
-from resolver.cpus import usable_cpus
 from storage import open_store
 from storage.api import PrefixStatus, StorageError
 from storage.importer import import_lines, validate

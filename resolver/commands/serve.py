@@ -76,6 +76,8 @@ def serve_node(
     try:
         sockets = bind_sockets(settings)
         log.info("handle port %d, http port %d", sockets.tcp.getsockname()[1], sockets.http.getsockname()[1])
+        log.info("%d workers, %d MiB of cache each (cache_max_bytes %s)", settings.worker_count(),
+                 settings.cache_bytes_per_worker() >> 20, settings.cache.max_bytes or "0: automatic")
         settings = dataclasses.replace(settings, storage=dataclasses.replace(settings.storage, redis_url=url))
         if prepare is not None:
             prepare(settings, sockets)  # before the fork: no event loop survives into the workers

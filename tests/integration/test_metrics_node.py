@@ -23,6 +23,7 @@ from protocol.bodies import ValuesBody
 from protocol.values import HandleValue
 from resolver.client import resolve_http, resolve_tcp, resolve_udp
 from resolver.demo_data import DEMO_PREFIX, load_demo
+from resolver.settings import Settings
 from storage import open_store
 from storage.api import StorageConfig
 from tests.conftest import RedisProcess
@@ -151,6 +152,8 @@ def test_metrics_move_over_all_transports_and_readyz_sees_redis_stop(
     assert value(s, "idnode_workers_up") == 2 and value(s, "idnode_workers_expected") == 2
     assert value(s, "idnode_worker_restarts_total") == 0
     assert any(name == "idnode_build_info" for name, _ in s)
+    budget = str(Settings(workers=2).cache_bytes_per_worker())  # cache_max_bytes 0: the automatic budget
+    assert value(s, "idnode_config_info", key="cache_bytes_per_worker", value=budget) == 1
     # The same node on the HTTP listener; the access log sampled every resolution (rate 1).
     on_http_port = scrape(node.http_port)
     assert value(on_http_port, "idnode_resolutions_total", transport="udp", code="success") == rounds

@@ -1,13 +1,14 @@
-"""The default worker count in a container (resolver/cpus.py): CPU affinity capped by the cgroup's CPU quota,
-read from cgroup trees laid out as the kernel shows them (v2 with a namespace or a nested path, v1)."""
+"""What a container gives the node (resolver/cgroup.py): the default worker count (CPU affinity capped by the
+cgroup's CPU quota) and the default cache budget (a share of its memory limit), read from cgroup trees laid
+out as the kernel shows them (v2 with a namespace or a nested path, v1)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from resolver.cpus import cpu_quota, usable_cpus
-from resolver.settings import Settings
+from resolver.cgroup import cpu_quota, memory_limit, usable_cpus
+from resolver.settings import DEFAULT_CACHE_BYTES, CacheSettings, Settings
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:
@@ -63,3 +64,24 @@ def test_this_machine_and_the_default_worker_count() -> None:
     assert 1 <= usable_cpus() <= (os.cpu_count() or 1)
     assert Settings().worker_count() == usable_cpus()
     assert Settings(workers=3).worker_count() == 3
+
+
+def test_memory_limits_v2_and_v1(tmp_path: Path) -> None:
+    v2 = tree(tmp_path / "v2", {
+        "cgroup.controllers": "memory", "pod/memory.max": "2147483648\n", "pod/app/memory.max": "max\n",
+    })
+    assert memory_limit(v2, tree(tmp_path, {"c2": "0::/pod/app\n"}) / "c2") == 2 * 2**30
+    v1 = tree(tmp_path / "v1", {"memory/memory.limit_in_bytes": "1073741824\n"})
+    assert memory_limit(v1, tree(tmp_path, {"c1": "4:memory:/docker/ab\n"}) / "c1") == 2**30
+    none = tree(tmp_path / "none", {"memory/memory.limit_in_bytes": "9223372036854771712\n"})
+    assert memory_limit(none, tmp_path / "c1") is None  # v1's "no limit"
+
+
+def test_the_automatic_cache_budget_is_a_share_of_the_memory_limit() -> None:
+    """``cache_max_bytes = 0``: 1 GiB per worker, or half the container's memory limit over the workers."""
+    limit = memory_limit()
+    auto = Settings(workers=2)
+    expected = DEFAULT_CACHE_BYTES if limit is None else min(DEFAULT_CACHE_BYTES, limit // 2 // 2)
+    assert auto.cache_bytes_per_worker() == expected
+    explicit = Settings(cache=CacheSettings(max_bytes=5 * 2**20))
+    assert explicit.cache_bytes_per_worker() == 5 * 2**20  # an operator's figure is taken as it is
