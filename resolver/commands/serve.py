@@ -76,9 +76,15 @@ def serve_node(
     try:
         sockets = bind_sockets(settings)
         log.info("handle port %d, http port %d", sockets.tcp.getsockname()[1], sockets.http.getsockname()[1])
-        log.info("%d workers, %d MiB of cache each (cache_max_bytes %s)", settings.worker_count(),
-                 settings.cache_bytes_per_worker() >> 20, settings.cache.max_bytes or "0: automatic")
-        settings = dataclasses.replace(settings, storage=dataclasses.replace(settings.storage, redis_url=url))
+        workers, cache_bytes = settings.worker_count(), settings.cache_bytes_per_worker()
+        log.info("%d workers, %d MiB of cache each (cache_max_bytes %s)", workers, cache_bytes >> 20,
+                 settings.cache.max_bytes or "0: automatic")
+        # The automatic values (0) are resolved once, here: every worker then uses the same ones, whatever its
+        # own view of the CPU affinity or the cgroup.
+        settings = dataclasses.replace(
+            settings, workers=workers, storage=dataclasses.replace(settings.storage, redis_url=url),
+            cache=dataclasses.replace(settings.cache, max_bytes=cache_bytes),
+        )
         if prepare is not None:
             prepare(settings, sockets)  # before the fork: no event loop survives into the workers
         return supervise(Supervisor(settings, sockets, url), on_ready, settings.shutdown_deadline_s)
