@@ -70,7 +70,7 @@ _ID_SETTERS: tuple[Any, ...] = tuple(getattr(Identifier, f.name).__set__ for f i
 if len(_ID_SETTERS) != 6:  # _identifier below sets exactly these six fields
     raise RuntimeError("Identifier changed: update protocol.handle._identifier")
 _set_text, _set_prefix, _set_suffix, _set_key, _set_is_prefix_handle, _set_naming_prefix = _ID_SETTERS
-_new_object = object.__new__
+_new_object = Identifier.__new__  # object.__new__, or the allocator of a compiled Identifier (setup.py)
 
 
 def _identifier(

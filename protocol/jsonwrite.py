@@ -10,6 +10,8 @@ ways to the same bytes).
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from protocol.constants import DEFAULT_PERMISSIONS, TTLType
@@ -27,10 +29,13 @@ _dumps = orjson.dumps
 
 
 def value_json(
-    index: int, value_type: str, data: bytes, ttl: int, ttl_type: int, permissions: int, timestamp: int
+    index: Any, value_type: str, data: bytes, ttl: Any, ttl_type: Any, permissions: Any, timestamp: Any
 ) -> bytes:
     """``orjson.dumps(value_fields_to_json(...))``; raises what that raises (``TypeError``,
-    ``OverflowError``, ``OSError``) for what orjson or ``format_time`` refuse."""
+    ``OverflowError``, ``OSError``) for what orjson or ``format_time`` refuse.
+
+    The numbers are typed Any because they are the stored fields as msgpack read them: a bool or a float
+    must reach the general path as it is (compiled, an ``int`` parameter would turn True into 1)."""
     if (
         permissions == _DEFAULT_PERMISSIONS and ttl_type == _RELATIVE
         # %d writes any int, orjson only 64-bit ones, and bools as true/false: wire-sized ints only here

