@@ -35,6 +35,7 @@ from loadtest.processes import (
     LoopDelays,
     Server,
     cache_lookups_from,
+    config_info,
     cpu_stolen_s,
     loop_delays_from,
     start_baseline,
@@ -44,6 +45,7 @@ from loadtest.runner import RunSpec
 from loadtest.seed import seed_parallel
 from loadtest.session import RunResult, run_load
 from loadtest.workloads import KeySpec
+from resolver.compiled import PURE_PYTHON_ENV
 from storage.api import StorageConfig
 from storage.embedded import EmbeddedRedis, start_embedded
 
@@ -53,6 +55,10 @@ METRICS_OFF = "UDP warm cache, metrics off"
 # again, and on the warm rows' node they evicted the Zipf head between two warm half runs (measured on TCP at
 # 42,000/s: p99 19 ms on the first run after 25 s of cold traffic, 6 ms once the head was back).
 COLD_NODE = "node-cold"
+# A third node runs its sources only (IDNODE_PURE_PYTHON=1, resolver/compiled.py): what the compiled modules
+# (setup.py) save on the costliest path, measured against it in the same run.
+PURE_COLD = "UDP cold cache, pure Python"
+PURE_COLD_NODE = "node-cold-pure"
 # The overload probe offers this share of ``probe_rate``: aiohttp's ceiling is far lower, and overloading it
 # much further only builds a backlog to wait out.
 PROBE_SHARE = {"udp": 1.0, "tcp": 1.0, "http": 0.5}
@@ -95,6 +101,7 @@ SCENARIOS = (
     # A miss with none of the node's own work: the echo after a Redis read (loadtest.miss_floor).
     Scenario("UDP miss floor (echo after a Redis read)", "udp", "udp-floor", "uniform",
              "UDP cold cache (uniform)"),
+    Scenario(PURE_COLD, "udp", PURE_COLD_NODE, "uniform", "UDP cold cache (uniform)"),
     # The same node started with --no-metrics: the cost of metrics on the hot path (issue 6: under 5 %).
     Scenario(METRICS_OFF, "udp", "node-nometrics", "zipf:1.1", None),
     Scenario("TCP echo (bare uvloop)", "tcp", "tcp-echo", "zipf:1.1", None),
@@ -189,16 +196,20 @@ def _bench_with_redis(options: BenchOptions, root: Path, redis_url: str) -> Benc
             servers[COLD_NODE] = start_node(root / "node-cold", redis_url, workers=1)
             servers["node-nometrics"] = start_node(root / "node-nm", redis_url, workers=1,
                                                    extra=["--no-metrics"])
+            if any(s.server == PURE_COLD_NODE for s in options.scenarios()):
+                servers[PURE_COLD_NODE] = start_node(root / "node-cold-pure", redis_url, workers=1,
+                                                     environ={PURE_PYTHON_ENV: "1"})
             for kind in KINDS:
                 servers[kind] = start_baseline(kind, redis_url=redis_url if kind in FLOOR_KINDS else "")
         with affinity(GENERATOR_CPUS):
             measurements = measure_all(options, options.scenarios(), servers)
         memory = {name: servers[name].rss_bytes() for name in ("node", COLD_NODE)}
+        compiled = config_info(servers["node"].metrics_text(), "compiled_modules")
     finally:
         for server in servers.values():
             server.stop()
     return BenchReport(options.command, machine_info(), seeded, tuple(measurements), options.seconds,
-                       half_s=options.half_seconds, node_memory=memory)
+                       half_s=options.half_seconds, node_memory=memory, compiled_modules=compiled or "")
 
 
 def _spec(options: BenchOptions, scenario: Scenario, servers: dict[str, Server], rate: float,

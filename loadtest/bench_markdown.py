@@ -124,6 +124,7 @@ class BenchReport:
     redis_cpus: tuple[int, ...] = (0,)  # where the bench pinned Redis (loadtest.bench.REDIS_CPUS)
     half_s: float = 0.0  # seconds of each run at half the maximum (0: scenario_s)
     node_memory: dict[str, int] = field(default_factory=dict)  # node name -> RSS bytes once every row ran
+    compiled_modules: str = ""  # the node's idnode_config_info{key="compiled_modules"} ("": not shown)
     date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
 
 
@@ -263,12 +264,21 @@ def redis_placement(cpus: tuple[int, ...]) -> str:
     return f"Redis on {where}, beside the generator (whose polling delays Redis's answers)"
 
 
+def compiled_text(count: str) -> str:
+    if not count:
+        return ""
+    if count == "0":
+        return " (pure Python: no compiled modules)"
+    return f" ({count} of its modules compiled by mypyc, setup.py)"
+
+
 def setup_text(report: BenchReport) -> str:
     runs = max((len(m.halves) for m in report.measurements), default=1)
     return (
         f"Set-up: {report.seeded.count:,} identifiers seeded through the bulk path in "
-        f"{report.seeded.elapsed_s:.1f}s ({report.seeded.rate:,.0f}/s); `resolver serve --workers 1` and the "
-        "baselines pinned to CPU 0, the generator (one Python process, open loop, latency from the intended "
+        f"{report.seeded.elapsed_s:.1f}s ({report.seeded.rate:,.0f}/s); `resolver serve --workers 1`"
+        f"{compiled_text(report.compiled_modules)} and the baselines pinned to CPU 0, "
+        "the generator (one Python process, open loop, latency from the intended "
         f"send time) on CPU 1; {redis_placement(report.redis_cpus)}; {report.scenario_s:g}s per measurement, "
         "16 connections/sockets. Maximum = the highest answered/s of runs offered 1.1x an overload probe's "
         "answered rate and then 1.25x more while a run shed nothing and its answered rate still rose (the "
@@ -292,7 +302,9 @@ HOW_TO_READ = (
     "A *miss floor* row is the bare echo answering only after a Redis read of the request's record (the "
     "node's key layout, one pipelined connection, hiredis; `loadtest.miss_floor`), with no decode, cache "
     "or encode: its ratio to the cold row says how much of a miss is the read and how much the node's own "
-    "work. "
+    "work. The *pure Python* row is the cold row on a node of its own that runs the sources of the modules "
+    "setup.py compiles (`IDNODE_PURE_PYTHON=1`): its ratio to the cold row is what the compiled modules "
+    "save. "
     "Latencies are from the runs at half the maximum, against the p99 target (2 ms UDP/TCP, 5 ms HTTP): "
     "p50 and p99.9 from the median run; *found* is the share of their answers that carried the record "
     "(RC 1 / HTTP 200). *answers from cache* is the node's own count (`idnode_cache_lookups_total`, hits "

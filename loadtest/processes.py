@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -96,6 +97,19 @@ class CacheLookups:
     @property
     def share(self) -> float | None:
         return self.hits / self.lookups if self.lookups > 0 else None
+
+
+_CONFIG_INFO = "idnode_config_info{"
+_LABEL_VALUE = re.compile(r'value="([^"]*)"')
+
+
+def config_info(text: str | None, key: str) -> str | None:
+    """One of the settings the node shows in ``idnode_config_info`` (its ``value`` label), None if absent."""
+    for line in (text or "").splitlines():
+        if line.startswith(_CONFIG_INFO) and f'key="{key}"' in line:
+            found = _LABEL_VALUE.search(line)
+            return found.group(1) if found else None
+    return None
 
 
 _LOOKUPS = "idnode_cache_lookups_total{"
@@ -215,8 +229,10 @@ def _read_line(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
 
 
 def start_node(data_dir: Path, redis_url: str, *, workers: int = 1, cpus: set[int] | None = None,
-               extra: list[str] | None = None, log_path: Path | None = None) -> Server:
-    """`resolver serve` on port 0; returns once ``ports.json`` says every worker is ready."""
+               extra: list[str] | None = None, log_path: Path | None = None,
+               environ: dict[str, str] | None = None) -> Server:
+    """`resolver serve` on port 0, with ``environ`` added to ours; returns once ``ports.json`` says every
+    worker is ready."""
     data_dir.mkdir(parents=True, exist_ok=True)
     ports_file = data_dir / "ports.json"
     ports_file.unlink(missing_ok=True)
@@ -225,7 +241,8 @@ def start_node(data_dir: Path, redis_url: str, *, workers: int = 1, cpus: set[in
             "--data-dir", str(data_dir), "--redis-url", redis_url, *(extra or [])]
     log = open(log_path or data_dir / "node.log", "wb")  # noqa: SIM115 - the child owns it from here
     try:
-        proc = _popen(argv, cpus, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = _popen(argv, cpus, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                      env={**os.environ, **(environ or {})})
     finally:
         log.close()
     server = Server(proc, "127.0.0.1", {})
