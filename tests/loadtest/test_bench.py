@@ -13,6 +13,8 @@ import pytest
 from loadtest.bench import (
     COLD_NODE,
     HALF_RUNS,
+    PEAK_BACKOFF,
+    PEAK_STEP,
     PEAK_STEPS,
     REDIS_CPUS,
     SCENARIOS,
@@ -21,6 +23,7 @@ from loadtest.bench import (
     BenchOptions,
     half_run_order,
     measure,
+    next_peak_rate,
     seed_of,
     start_redis,
 )
@@ -153,6 +156,21 @@ def test_the_row_shows_the_median_run_the_range_and_the_cache_share_of_all_runs(
     assert f"| {m.half.summary.p99_us / 1000:.2f} (MISSES <= 2) | {low / 1000:.2f}-{high / 1000:.2f} |" in row
     assert "| 100.0% | 75.0% |" in row  # found, then answers from cache
     assert "| 50% | 20% |" in row  # server CPU at the maximum, then at half
+
+
+def test_the_peak_search_goes_up_while_runs_hold_and_down_after_a_first_run_that_shed() -> None:
+    assert next_peak_rate([(1_000.0, 1_000.0, False)]) == pytest.approx(1_000.0 * PEAK_STEP)
+    assert next_peak_rate([(1_000.0, 1_000.0, False), (1_250.0, 1_010.0, False)]) is None  # no longer rose
+    assert next_peak_rate([(1_000.0, 1_000.0, False), (1_250.0, 1_200.0, True)]) is None  # past the ceiling
+    going_up = [(1_000.0 * PEAK_STEP**i, 1_000.0 * PEAK_STEP**i, False) for i in range(PEAK_STEPS + 1)]
+    assert next_peak_rate(going_up) is None  # at most PEAK_STEPS steps
+    # A first run that shed: down until a run sheds nothing, whatever its answered rate.
+    assert next_peak_rate([(24_000.0, 15_000.0, True)]) == pytest.approx(24_000.0 * PEAK_BACKOFF)
+    coming_down = [(24_000.0, 15_000.0, True), (19_200.0, 19_000.0, True)]
+    assert next_peak_rate(coming_down) == pytest.approx(19_200.0 * PEAK_BACKOFF)
+    assert next_peak_rate([(24_000.0, 15_000.0, True), (19_200.0, 19_200.0, False)]) is None
+    stuck = [(24_000.0 * PEAK_BACKOFF**i, 1.0, True) for i in range(PEAK_STEPS + 1)]
+    assert next_peak_rate(stuck) is None
 
 
 def test_the_compiled_module_count_is_read_from_the_config_info() -> None:
