@@ -1,9 +1,9 @@
 """The benchmark of record (`make bench`): seed, start one worker, measure every scenario beside its baseline.
 
 Set-up: a private redis-server in a temporary directory, N seeded identifiers, `resolver serve --workers 1`
-(a second one for the cold rows: ``COLD_NODE``) and the baselines, all pinned to CPU 0, Redis too
-(``REDIS_CPUS``: beside the worker, not the generator; `--redis-cpu 1` moves it); the generator (this process
-and its children) on CPU 1. Two phases.
+(a second one for the cold rows: ``COLD_NODE``; a third on its sources only: ``PURE_COLD_NODE``) and the
+baselines, all pinned to CPU 0, Redis too (``REDIS_CPUS``: beside the worker, not the generator;
+`--redis-cpu 1` moves it); the generator (this process and its children) on CPU 1. Two phases.
 First, each scenario's maximum (warm-cache scenarios after a warm-up at a moderate rate): a short overload
 probe finds a rough ceiling, runs from 1.1x that probe up, or down if that run shed (``find_peak``), give the
 maximum answered rate.
