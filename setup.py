@@ -3,7 +3,10 @@ Python when it cannot, and answers the same either way (only slower).
 
 The metadata is in pyproject.toml; this file only adds the compiled extensions. ``make`` builds them in
 place for the working tree (``python setup.py build_ext --inplace``) and again whenever one of their sources
-changes; ``pip install .`` builds them into the wheel. ``IDNODE_PURE_PYTHON=1`` skips them.
+changes. mypyc type-checks against the dependencies, so a wheel is built compiled only where mypy and the
+dependencies are installed (``pip wheel --no-build-isolation .``, as deploy/Dockerfile does); a plain
+``pip install .`` builds in an isolated environment without them and stays pure Python.
+``IDNODE_PURE_PYTHON=1`` skips them.
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ START_TIMEOUT_S = 15.0
 CLUSTER_CREATE_FLAGS = ("--cluster-replicas", "0", "--cluster-yes")
 
 
-
 def pytest_configure(config: pytest.Config) -> None:
     """Refuse to test compiled modules older than their sources: the tests would pass or fail on old code."""
     stale = resolver.compiled.stale_extensions(str(REPO_ROOT))
@@ -44,6 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
             f" compiles them again, or set {resolver.compiled.PURE_PYTHON_ENV}=1 to test the sources",
             returncode=4,
         )
+
 
 @dataclass
 class RedisProcess:
