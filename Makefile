@@ -17,13 +17,14 @@ $(STAMP): pyproject.toml constraints.txt
 # The modules setup.py compiles with mypyc, built in place; built again whenever a source of the three
 # packages changes (compiled code relies on what it imports from them), after removing the old ones so a
 # failed build leaves the sources in charge. A machine without a C compiler stays pure Python.
-SOURCES := $(shell find protocol storage resolver -name '*.py')
+COMPILED_PACKAGES := protocol storage resolver
+SOURCES := $(shell find $(COMPILED_PACKAGES) -name '*.py')
 COMPILED := $(VENV)/.compiled
 
 $(COMPILED): $(STAMP) setup.py $(SOURCES)
-	find protocol storage resolver -name '*.so' -delete
+	find $(COMPILED_PACKAGES) -name '*.so' -delete
 	$(BIN)/python setup.py --quiet build_ext --inplace
-	find protocol storage resolver -name '*.so' -exec touch {} +  # a copy keeps an unchanged build's old time
+	find $(COMPILED_PACKAGES) -name '*.so' -exec touch {} +  # a copy keeps an unchanged build's old time
 	touch $(COMPILED)
 
 run: $(COMPILED)
@@ -47,4 +48,4 @@ bench: $(COMPILED)
 
 clean:
 	rm -rf $(VENV) var build .pytest_cache .mypy_cache .ruff_cache
-	find protocol storage resolver -name '*.so' -delete
+	find $(COMPILED_PACKAGES) -name '*.so' -delete

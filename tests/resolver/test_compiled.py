@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from resolver import compiled
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO_ROOT
 
 
 def _listed_modules() -> list[str]:
