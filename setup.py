@@ -23,6 +23,7 @@ from setuptools.command.build_ext import build_ext
 # really receive (compiled, an ``int`` parameter turns True into 1 and refuses 1.0; protocol/jsonwrite.py).
 # ``make test`` runs the whole suite on the compiled modules and on their sources.
 COMPILED_MODULES = [
+    "protocol/doorkeeper.py",
     "protocol/fastpath.py",
     "protocol/handle.py",
     "protocol/jsonwrite.py",

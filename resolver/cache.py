@@ -24,17 +24,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from protocol.constants import TTLType
+from protocol.doorkeeper import Doorkeeper
 from resolver.lru import ShardedLRU
 from storage.api import Record
 from storage.records import NO_RELATIVE_TTL, StoredRecord
 
-# The memory estimates, within a few per cent of tracemalloc's count for records of 200 B and 20 KB (the
-# memo tables' share included; tests/resolver/test_cache_bytes.py): an entry, its key and its map slot; a
+# The memory estimates, within a few per cent of tracemalloc's count for records of 200 B and 20 KB
+# (tests/resolver/test_cache_bytes.py; the memo tables keep only values seen twice, shared by records, so
+# no entry owns a share of them): an entry, its key and its map slot; a
 # record adds its objects, its stored bytes and its wire form (about as long); an answer adds its payload and
 # key to its own objects and map slot. Records made from decoded values (the prefix registry's, a few) have
 # no stored length and are charged as entries only.
-ENTRY_BYTES = 512
-RECORD_BYTES = 512
+ENTRY_BYTES = 256
+RECORD_BYTES = 128
 ANSWER_BYTES = 256
 
 
@@ -99,6 +101,7 @@ class CacheStats:
     stale_hits: int = 0  # metrics: answered from an expired entry because storage could not be read
     hot_hits: int = 0  # metrics: answered from a pre-encoded response
     evictions: int = 0
+    refused: int = 0  # metrics: reads not kept, their identifier's first miss in a full cache (admission)
     invalidations: int = 0
 
 
@@ -128,7 +131,7 @@ class ResolutionCache:
     """Bounded LRU of ``CacheEntry`` plus the bounded ``hot`` response map."""
 
     __slots__ = (
-        "_entries", "_max_hot", "_registry", "generation", "hot", "max_stale_s", "max_ttl_s",
+        "_door", "_entries", "_max_hot", "_registry", "generation", "hot", "max_stale_s", "max_ttl_s",
         "negative_ttl_s", "stats",
     )
 
@@ -140,6 +143,7 @@ class ResolutionCache:
         # rebuilt its table.
         half = None if max_bytes is None else max_bytes // 2
         self._entries: ShardedLRU[str, CacheEntry] = ShardedLRU(max_entries, half, _size)
+        self._door = Doorkeeper(max_entries)  # admission once full: see ``put``
         self._max_hot = max_hot if max_hot is not None else 2 * max_entries
         self.max_ttl_s = max_ttl_s
         self.negative_ttl_s = negative_ttl_s
@@ -195,6 +199,13 @@ class ResolutionCache:
         size = entry.size
         if size > entries.max_value_bytes:  # served, never kept: nor are answers made from it (store_hot)
             entry.alive = False
+            return entry
+        if old is None and entries.full(shard) and not self._door.seen_before(hash(key)):
+            # Admission: a full shard keeps a new identifier on its second miss within the doorkeeper's
+            # window. Its first costs no insertion and evicts nothing (nor do answers made from it), so a
+            # sweep of identifiers asked for once (cold traffic, a crawler) leaves the asked-for ones cached.
+            entry.alive = False
+            self.stats.refused += 1
             return entry
         shard[key] = entry
         entries.bytes += size

@@ -173,9 +173,10 @@ class HandleResponder:
         the read began) is fused here: the entry is cached, the answer encoded and kept for the next
         identical request, as the two halves do, without the ``Resolution`` between them (issue 4).
 
-        The answer is kept even though a cold identifier is mostly never asked again: without it a second
-        ask is an entry hit, which cost ~57,000 instructions more than a hot hit, against ~6,000 saved per
-        miss (measured; a Zipf 1.1 run has one second ask per 3.5 misses).
+        The answer is kept whenever its entry is (a full cache keeps an identifier from its second miss on:
+        ``ResolutionCache.put``): without it a second ask is an entry hit, which cost ~57,000 instructions
+        more than a hot hit, against ~6,000 saved per miss (measured; a Zipf 1.1 run has one second ask per
+        3.5 misses).
         """
         query, cache = pending.query, self.cache
         if (type(outcome) is StoredRecord and pending.generation == cache.generation

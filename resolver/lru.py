@@ -95,6 +95,10 @@ class ShardedLRU(Generic[K, V]):
         bytes while the shard holds more than the newest value."""
         return len(shard) > self.per_shard or (self.bytes > self.max_bytes and len(shard) > 1)
 
+    def full(self, shard: OrderedDict[K, V]) -> bool:
+        """Whether adding a new key to ``shard`` would drop one: it holds its share, or the map its bytes."""
+        return len(shard) >= self.per_shard or self.bytes >= self.max_bytes
+
     def pop(self, key: K) -> V | None:
         shard = self._shards[hash(key) & self._mask]
         value = shard.pop(key, None)

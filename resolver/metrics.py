@@ -174,6 +174,7 @@ class CacheCounts:
     negative_hits: int = 0
     evictions: int = 0
     stale_hits: int = 0
+    refused: int = 0
 
 
 @dataclass(slots=True)
@@ -251,6 +252,8 @@ class NodeMetrics:
                                      ["transport"])
         self.cache = _Counter(_name("cache_lookups_total"), "Cache lookups, by result.", ["result"])
         self.evictions = _Counter(_name("cache_evictions_total"), "Entries evicted from the cache.")
+        self.refused = _Counter(_name("cache_refused_total"),
+                                "Storage reads not cached: an identifier's first miss in a full cache.")
         self.cache_entries = _Gauge(_name("cache_entries"), "Entries in the caches.",
                                     multiprocess_mode="livesum")
         self.cache_bytes = _Gauge(_name("cache_bytes"),
@@ -381,6 +384,7 @@ class MetricsFlusher:
         m.cache.labels(result="negative_hit").inc(_delta(now.negative_hits, last.negative_hits))
         m.cache.labels(result="stale").inc(_delta(now.stale_hits, last.stale_hits))
         m.evictions.inc(_delta(now.evictions, last.evictions))
+        m.refused.inc(_delta(now.refused, last.refused))
 
     def _flush_storage(self) -> None:
         s, m = self.stats, self.metrics

@@ -29,7 +29,7 @@ FLUSH_INTERVAL_S = 1.0
 def cache_counts(cache: ResolutionCache) -> CacheCounts:
     """The cache's counters as the metrics see them: a pre-encoded answer is a hit too."""
     s = cache.stats
-    return CacheCounts(s.hits + s.hot_hits, s.misses, s.negative_hits, s.evictions, s.stale_hits)
+    return CacheCounts(s.hits + s.hot_hits, s.misses, s.negative_hits, s.evictions, s.stale_hits, s.refused)
 
 
 class WorkerObservation:

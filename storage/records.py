@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import msgpack
 
 from protocol.constants import DEFAULT_PERMISSIONS, DEFAULT_TTL_S, Permission, TTLType
+from protocol.doorkeeper import Doorkeeper
 from protocol.values import (
     MEMO_MAX_ENTRIES,
     MEMO_MAX_VALUE_BYTES,
@@ -43,6 +44,10 @@ _unpackb = msgpack.unpackb
 _TTL_TYPES = cast("dict[int, TTLType]", TTLType._value2member_map_)
 _PERMISSIONS = cast("dict[int, Permission]", Permission._value2member_map_)
 _DECODED: dict[tuple[int | bytes, bytes], HandleValue] = {}  # decode_value's shared values
+# The memo tables keep a value on its second sighting (protocol/doorkeeper.py): most values a cold miss
+# reads are its identifier's own (a URL), and memoising each cost an insertion and, the table being full, the
+# deletion of an older one (7 % of a cold UDP miss); values shared by records come back at once.
+_DECODED_SEEN = Doorkeeper(MEMO_MAX_ENTRIES)
 
 
 class RecordFormatError(ValueError):
@@ -81,7 +86,7 @@ def decode_value(index: int, blob: bytes) -> HandleValue:
 
 def _remember(index: int | bytes, blob: bytes) -> HandleValue:  # a Lua re-pack may store the index as text
     value = _decode_value(int(index), _as_bytes(blob))
-    if len(blob) <= MEMO_MAX_VALUE_BYTES:
+    if len(blob) <= MEMO_MAX_VALUE_BYTES and _DECODED_SEEN.seen_before(hash(blob)):
         if len(_DECODED) >= MEMO_MAX_ENTRIES:
             make_room(_DECODED)  # bounded; dropping the oldest is cheaper than tracking recency
         _DECODED[(index, blob)] = value
@@ -175,6 +180,7 @@ _PUBLIC_READ = int(Permission.PUBLIC_READ)
 # (Keyed by the blob alone with the index checked on use cost ~9,000 instructions more per cold miss.)
 _Fact = tuple[bytes, int, int]
 _WIRES: dict[tuple[int, bytes], _Fact] = {}
+_WIRES_SEEN = Doorkeeper(MEMO_MAX_ENTRIES)
 _USUAL_FIELDS = len(_DEFAULTS) - 1  # every field but the references: what encode_value packs for most values
 _EMPTY_WIRE = b"\x00\x00\x00\x00"  # a value count of zero
 _U32 = struct.Struct(">I")
@@ -359,7 +365,7 @@ def _transcode(index: object, blob: bytes) -> _Fact | None:
         return None
     _, _, ttl, ttl_type, perms, _ = fields
     fact = (wire, perms & _PUBLIC_READ, ttl if ttl_type == _RELATIVE else NO_RELATIVE_TTL)
-    if len(blob) <= MEMO_MAX_VALUE_BYTES:
+    if len(blob) <= MEMO_MAX_VALUE_BYTES and _WIRES_SEEN.seen_before(hash(blob)):
         if len(_WIRES) >= MEMO_MAX_ENTRIES:
             make_room(_WIRES)
         _WIRES[(index, blob)] = fact

@@ -47,11 +47,48 @@ def test_lru_bound_evicts_least_recent() -> None:
     cache.put("a", (URL,), 0.0)
     cache.put("b", (URL,), 0.0)
     assert cache.get("a", 1.0) is not None  # a is now the most recent
+    cache.put("c", (URL,), 1.0)  # full: kept on its second read (admission)
     cache.put("c", (URL,), 1.0)
     assert len(cache) == 2
     assert cache.get("b", 1.0) is None
     assert cache.get("a", 1.0) is not None
     assert cache.stats.evictions == 1
+
+
+def test_a_full_cache_keeps_a_new_identifier_on_its_second_read() -> None:
+    cache = ResolutionCache(2, 300.0, 5.0)
+    cache.put("a", (URL,), 0.0)
+    cache.put("b", (URL,), 0.0)
+    first = cache.put("c", (URL,), 1.0)  # full: answered from, not kept, evicts nothing
+    cache.store_hot(b"c-request", first, b"response")
+    assert not first.alive and cache.get("c", 1.0) is None and cache.lookup_hot(b"c-request", 1.0) is None
+    assert cache.stats.refused == 1 and cache.stats.evictions == 0
+    assert cache.get("a", 1.0) is not None and cache.get("b", 1.0) is not None
+    second = cache.put("c", (URL,), 2.0)
+    assert second.alive and cache.get("c", 2.0) is second
+    assert cache.stats.refused == 1 and cache.stats.evictions == 1 and cache.get("a", 2.0) is None
+
+
+def test_a_full_cache_keeps_a_refreshed_entry_at_once() -> None:
+    cache = ResolutionCache(2, 300.0, 5.0)
+    cache.put("a", (URL,), 0.0)
+    cache.put("b", (URL,), 0.0)
+    assert cache.get("a", 61.0) is None  # expired: the read that follows replaces it
+    assert cache.put("a", (URL,), 61.0).alive and cache.get("a", 62.0) is not None
+    assert cache.stats.refused == 0 and cache.stats.evictions == 0
+
+
+def test_a_sweep_of_identifiers_read_once_leaves_a_full_cache_as_it_was() -> None:
+    cache = ResolutionCache(5_000, 300.0, 5.0)  # 4 shards of 1,250
+    for i in range(6_000):
+        cache.put(f"88.1/asked-{i}", (URL,), 0.0)
+    asked = [f"88.1/asked-{i}" for i in range(6_000) if cache.get(f"88.1/asked-{i}", 1.0) is not None]
+    assert len(asked) == len(cache) == 5_000
+    for i in range(20_000):  # a crawler: every identifier once
+        cache.put(f"88.1/{i}", (URL,), 1.0)
+    still = sum(cache.get(key, 2.0) is not None for key in asked)
+    # Only the doorkeeper's false positives got in (under one in eight of first sightings).
+    assert still >= 0.8 * len(asked) and cache.stats.refused >= 0.8 * 20_000
 
 
 def test_invalidation_kills_hot_responses() -> None:
@@ -91,7 +128,8 @@ def test_an_answer_still_asked_for_outlives_a_sweep_of_cold_identifiers() -> Non
     cache = ResolutionCache(5_000, 300.0, 5.0)  # both maps sharded (4 and 8 shards)
     popular = cache.put("88.1/popular", (URL,), 0.0)
     cache.store_hot(b"popular-request", popular, b"response")
-    for i in range(20_000):  # a crawler: every identifier once, each answer kept
+    for i in range(20_000):  # a crawler: every identifier twice (so kept: admission), each answer kept
+        cache.put(f"88.1/{i}", (URL,), 0.0)
         cold = cache.put(f"88.1/{i}", (URL,), 0.0)
         cache.store_hot(f"request-{i}".encode(), cold, b"r")
         if i % 500 == 0:  # meanwhile the popular one is asked for again and again, from the hot map only
@@ -114,6 +152,7 @@ def test_a_large_cache_stays_bounded_and_an_evicted_entry_takes_its_hot_answers_
     cache.store_hot(b"first-request", first, b"response")
     for i in range(20_000):
         cache.put(f"88.1/{i}", (URL,), 0.0)
+        cache.put(f"88.1/{i}", (URL,), 0.0)  # a second read: kept in a full cache too (admission)
     assert len(cache) == 5_000
     assert cache.stats.evictions == 20_001 - 5_000
     assert not first.alive and cache.lookup_hot(b"first-request", 1.0) is None
