@@ -30,11 +30,11 @@ from storage.api import Record
 from storage.records import NO_RELATIVE_TTL, StoredRecord
 
 # The memory estimates, within a few per cent of tracemalloc's count for records of 200 B and 20 KB
-# (tests/resolver/test_cache_bytes.py; the memo tables keep only values seen twice, shared by records, so
-# no entry owns a share of them): an entry, its key and its map slot; a
-# record adds its objects, its stored bytes and its wire form (about as long); an answer adds its payload and
-# key to its own objects and map slot. Records made from decoded values (the prefix registry's, a few) have
-# no stored length and are charged as entries only.
+# (tests/resolver/test_cache_bytes.py): an entry, its key and its map slot; a record adds its objects, its
+# stored bytes and its wire form (about as long); an answer adds its payload and key to its own objects and
+# map slot. Records made from decoded values (the prefix registry's, a few) have no stored length and are
+# charged as entries only. No entry owns a share of the value memo tables (storage.records): they keep only
+# values seen twice, which records share.
 ENTRY_BYTES = 256
 RECORD_BYTES = 128
 ANSWER_BYTES = 256
