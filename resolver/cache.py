@@ -12,6 +12,11 @@ budget whatever the records' sizes. By count alone, 200,000 records of a few hun
 may hold 64 KiB) would have taken tens of gigabytes per worker. A record or answer charged more than a shard's
 share of its map's budget is served but not kept.
 
+Admission (``put``): a full shard of ``entries`` keeps a new handle on its second miss within the window of
+a doorkeeper (protocol/doorkeeper.py), as TinyLFU caches do. A handle asked for once (most of cold traffic, or
+a crawler's sweep) is answered from its read without an insertion, an eviction or a kept answer, and the
+handles being asked for stay. Expired entries count as room taken: serve-stale answers from them.
+
 Serve-stale (RFC 8767, as DNS resolvers do it): an entry that expired stays in its map until the LRU drops
 it, a write invalidates it or a read replaces it, so when storage cannot be read (``StorageUnavailable``) an
 identifier asked for within ``max_stale_s`` of its entry's expiry is still answered, from what was last read
