@@ -24,7 +24,7 @@ import msgpack
 from protocol.constants import Permission, TTLType
 from protocol.doorkeeper import Doorkeeper
 from protocol.jsonwrite import value_json
-from protocol.values import MEMO_MAX_ENTRIES, MEMO_MAX_VALUE_BYTES, make_room
+from protocol.values import MEMO_MAX_ENTRIES, memoise
 from storage.records import NO_RELATIVE_TTL, StoredRecord, plain_fields
 
 _PUBLIC_READ = int(Permission.PUBLIC_READ)
@@ -33,7 +33,7 @@ _RELATIVE = int(TTLType.RELATIVE)
 # storage.records keeps it: the relative TTL, or NO_RELATIVE_TTL).
 _Fragment = tuple[bytes, int, int]
 _FRAGMENTS: dict[tuple[int, bytes], _Fragment] = {}
-_FRAGMENTS_SEEN = Doorkeeper(MEMO_MAX_ENTRIES)  # kept on a second sighting, as storage.records' memos
+_FRAGMENTS_SEEN = Doorkeeper(MEMO_MAX_ENTRIES)  # kept on a second sighting (protocol.values.memoise)
 
 
 def public_json(record: StoredRecord) -> bytes | None:
@@ -66,11 +66,8 @@ def public_json(record: StoredRecord) -> bytes | None:
 def _fragment(key: tuple[int, bytes]) -> _Fragment | None:
     """The part of a value the memo does not hold (then memoised), or None (see ``_write``)."""
     part = _write(*key)
-    blob = key[1]
-    if part is not None and len(blob) <= MEMO_MAX_VALUE_BYTES and _FRAGMENTS_SEEN.seen_before(hash(blob)):
-        if len(_FRAGMENTS) >= MEMO_MAX_ENTRIES:
-            make_room(_FRAGMENTS)  # bounded; dropping the oldest is cheaper than tracking recency
-        _FRAGMENTS[key] = part
+    if part is not None:
+        memoise(_FRAGMENTS, _FRAGMENTS_SEEN, key, key[1], part)
     return part
 
 

@@ -18,10 +18,9 @@ from protocol.constants import DEFAULT_PERMISSIONS, DEFAULT_TTL_S, Permission, T
 from protocol.doorkeeper import Doorkeeper
 from protocol.values import (
     MEMO_MAX_ENTRIES,
-    MEMO_MAX_VALUE_BYTES,
     HandleValue,
     ValueReference,
-    make_room,
+    memoise,
     new_value,
     plain_value_wire,
 )
@@ -44,10 +43,7 @@ _unpackb = msgpack.unpackb
 _TTL_TYPES = cast("dict[int, TTLType]", TTLType._value2member_map_)
 _PERMISSIONS = cast("dict[int, Permission]", Permission._value2member_map_)
 _DECODED: dict[tuple[int | bytes, bytes], HandleValue] = {}  # decode_value's shared values
-# The memo tables keep a value on its second sighting (protocol/doorkeeper.py): most values a cold miss
-# reads are its identifier's own (a URL), and memoising each cost an insertion and, the table being full, the
-# deletion of an older one (make_room alone took 4 % of a cold UDP worker's CPU); values that records share
-# come back at once.
+# Each memo table keeps a value on its second sighting (protocol.values.memoise, protocol/doorkeeper.py).
 _DECODED_SEEN = Doorkeeper(MEMO_MAX_ENTRIES)
 
 
@@ -87,10 +83,7 @@ def decode_value(index: int, blob: bytes) -> HandleValue:
 
 def _remember(index: int | bytes, blob: bytes) -> HandleValue:  # a Lua re-pack may store the index as text
     value = _decode_value(int(index), _as_bytes(blob))
-    if len(blob) <= MEMO_MAX_VALUE_BYTES and _DECODED_SEEN.seen_before(hash(blob)):
-        if len(_DECODED) >= MEMO_MAX_ENTRIES:
-            make_room(_DECODED)  # bounded; dropping the oldest is cheaper than tracking recency
-        _DECODED[(index, blob)] = value
+    memoise(_DECODED, _DECODED_SEEN, (index, blob), blob, value)
     return value
 
 
@@ -377,10 +370,7 @@ def _transcode(index: object, blob: bytes) -> _Fact | None:
         return None
     _, _, ttl, ttl_type, perms, _ = fields
     fact = (wire, perms & _PUBLIC_READ, ttl if ttl_type == _RELATIVE else NO_RELATIVE_TTL)
-    if len(blob) <= MEMO_MAX_VALUE_BYTES and _WIRES_SEEN.seen_before(hash(blob)):
-        if len(_WIRES) >= MEMO_MAX_ENTRIES:
-            make_room(_WIRES)
-        _WIRES[(index, blob)] = fact
+    memoise(_WIRES, _WIRES_SEEN, (index, blob), blob, fact)
     return fact
 
 
