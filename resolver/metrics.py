@@ -296,6 +296,12 @@ class SupervisorMetrics:
                             multiprocess_mode="livemax")
         self.config = _Gauge(_name("config_info"), "Settings of the node (bounded values only).",
                              ["key", "value"], multiprocess_mode="livemax")
+        # resolver/udpbuffer.py: read from the kernel (SO_MEMINFO) every half second by the supervisor.
+        self.udp_drops = _Counter(_name("udp_receive_drops_total"),
+                                  "Datagrams the kernel dropped: a UDP socket's receive buffer was full.")
+        self.udp_queue_fill = _Gauge(_name("udp_receive_queue_fill_ratio"),
+                                     "How full the fullest UDP receive buffer was at the last look (0 to 1).",
+                                     multiprocess_mode="livemax")
 
     def describe(self, config: Mapping[str, str]) -> None:
         """Set build_info and config_info. ``config`` must hold bounded values (counts, modes), no secrets."""

@@ -115,6 +115,9 @@ class LimitSettings:
     tcp_max_connections_per_address: the same for one client address, so one cannot take every slot.
     tcp_message_timeout_s: a Handle message must arrive whole within this from its first byte (slowloris).
     udp_max_partial: multi-packet UDP requests held for reassembly at once, per worker.
+    udp_receive_buffer_bytes: the kernel receive buffer asked for each UDP socket, so a moment's backlog waits
+        instead of being dropped (resolver/udpbuffer.py); 0 keeps the system default. Linux caps it at
+        ``net.core.rmem_max`` (the node logs a warning when it does).
     http_max_connections: open HTTP connections per worker and listener; more are closed at once (0 = no cap).
     http_header_timeout_s: a request's headers must arrive whole within this (slowloris), per request.
     http_keepalive_timeout_s: an idle keep-alive HTTP connection is closed after this.
@@ -131,6 +134,7 @@ class LimitSettings:
     tcp_message_timeout_s: float = 30.0  # ours: 256 KiB (the largest message) at ~9 KB/s still fits
     udp_max_partial: int = 1024
     udp_max_in_flight: int = 1024
+    udp_receive_buffer_bytes: int = 4_194_304  # ours: Unbound's advice for busy servers
     http_max_connections: int = 1024  # admin work: ours; bounds descriptors and buffers (see ulimit -n)
     http_header_timeout_s: float = 10.0
     http_keepalive_timeout_s: float = 15.0
@@ -293,6 +297,9 @@ FIELDS: dict[str, _Field] = {
     "cache_max_stale_s": _Field(("cache", "max_stale_s"), float, "serve expired entries in a storage outage"),
     "udp_max_partial": _Field(("limits", "udp_max_partial"), int, "UDP requests in reassembly"),
     "udp_max_in_flight": _Field(("limits", "udp_max_in_flight"), int, "UDP misses in flight per worker"),
+    "udp_receive_buffer_bytes": _Field(
+        ("limits", "udp_receive_buffer_bytes"), int, "kernel receive buffer per UDP socket (0: the default)"
+    ),
     "storage_max_connections": _Field(("storage", "max_connections"), int, "Redis pool size per worker"),
     "storage_socket_timeout_s": _Field(("storage", "socket_timeout_s"), float, "Redis socket timeout"),
     "storage_retries": _Field(("storage", "retries"), int, "Redis retries per command"),

@@ -36,6 +36,7 @@ from resolver.health import WorkerPhase, WorkersState, WorkerState, write_worker
 from resolver.metrics import SupervisorMetrics
 from resolver.multiproc import multiproc_dir_for, prepare_multiproc_dir, worker_died
 from resolver.settings import Address, Settings
+from resolver.udpbuffer import drops_since, receive_queue, size_receive_buffer
 from resolver.worker import WorkerSockets, run_worker
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ def bind_sockets(settings: Settings) -> WorkerSockets:
     """TCP and UDP on the same Handle port (port 0: UDP takes the port TCP got), HTTP, and admin if set."""
     handle = settings.listen.handle
     tcp = _listen(handle)
-    udp = _udp(Address(handle.host, tcp.getsockname()[1]))
+    udp = _udp(Address(handle.host, tcp.getsockname()[1]), settings.limits.udp_receive_buffer_bytes)
+    _log_receive_buffer(udp, settings.limits.udp_receive_buffer_bytes)
     admin = _listen(settings.listen.admin) if settings.listen.admin is not None else None  # admin work
     metrics = _listen(settings.listen.metrics) if settings.listen.metrics is not None else None  # ops work
     return WorkerSockets(tcp, udp, _listen(settings.listen.http), admin, metrics)
@@ -73,18 +75,31 @@ def _listen(addr: Address) -> socket.socket:
     return sock
 
 
-def _udp(addr: Address) -> socket.socket:
+def _udp(addr: Address, receive_buffer: int) -> socket.socket:
     sock = socket.socket(_family(addr.host), socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # one socket per worker slot, same port
+    size_receive_buffer(sock, receive_buffer)
     sock.bind((addr.host, addr.port))
     sock.setblocking(False)
     return sock
 
 
-def bind_udp_group(first: socket.socket, count: int) -> list[socket.socket]:
+def _log_receive_buffer(sock: socket.socket, wanted: int) -> None:
+    if wanted <= 0:
+        return  # the system default, as configured
+    given = size_receive_buffer(sock, 0)  # twice the request the kernel accepted (its bookkeeping)
+    if given < 2 * wanted:
+        log.warning("UDP receive buffer capped at %d bytes by net.core.rmem_max (udp_receive_buffer_bytes "
+                    "asks %d): bursts past it are dropped; raise it with sysctl -w net.core.rmem_max=%d",
+                    given // 2, wanted, wanted)
+    else:
+        log.info("UDP receive buffer: %d bytes asked per socket", wanted)
+
+
+def bind_udp_group(first: socket.socket, count: int, receive_buffer: int) -> list[socket.socket]:
     """``first`` plus ``count - 1`` more UDP sockets on its address (its port when it was bound to port 0)."""
     host, port = first.getsockname()[:2]
-    return [first, *(_udp(Address(host, port)) for _ in range(count - 1))]
+    return [first, *(_udp(Address(host, port), receive_buffer) for _ in range(count - 1))]
 
 
 def write_ports(data_dir: Path, sockets: WorkerSockets, workers: list[int]) -> dict[str, object]:
@@ -130,6 +145,7 @@ class Supervisor:
     stopping: bool = False
     udp_group: list[socket.socket] = field(default_factory=list)  # one UDP socket per slot (SO_REUSEPORT)
     metrics: SupervisorMetrics | None = None  # ops work: set by ``start_metrics`` (None: metrics off)
+    udp_drops: list[int] = field(default_factory=list)  # each UDP socket's kernel drop count when last read
 
     def worker_settings(self) -> Settings:
         storage = dataclasses.replace(self.settings.storage, redis_url=self.redis_url)
@@ -235,6 +251,22 @@ class Supervisor:
             self.metrics.workers_up.set(self.workers_up())
         return bool(readable)
 
+    def watch_udp(self) -> None:
+        """Ops work: count what the kernel dropped on the UDP sockets since the last look, and how full they
+        are. The supervisor holds every slot's socket for the node's life, so a worker's restart loses no
+        count (resolver/udpbuffer.py)."""
+        if self.metrics is None:
+            return
+        fullest = 0.0
+        for index, sock in enumerate(self.udp_group):
+            queue = receive_queue(sock)
+            if queue is None:
+                return  # not Linux: the kernel does not say
+            self.metrics.udp_drops.inc(drops_since(queue.drops, self.udp_drops[index]))
+            self.udp_drops[index] = queue.drops
+            fullest = max(fullest, queue.queued_bytes / queue.buffer_bytes if queue.buffer_bytes else 0.0)
+        self.metrics.udp_queue_fill.set(fullest)
+
     def workers_up(self) -> int:
         return sum(1 for s in self.slots if _phase(s) == "up")
 
@@ -312,7 +344,9 @@ def supervise(sup: Supervisor, on_ready: Callable[[dict[str, object]], None], de
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     data_dir = sup.settings.data_dir
     sup.slots = [Slot(i) for i in range(sup.settings.worker_count())]
-    sup.udp_group = bind_udp_group(sup.sockets.udp, len(sup.slots))
+    receive_buffer = sup.settings.limits.udp_receive_buffer_bytes
+    sup.udp_group = bind_udp_group(sup.sockets.udp, len(sup.slots), receive_buffer)
+    sup.udp_drops = [0] * len(sup.udp_group)  # new sockets: nothing dropped yet
     sup.start_metrics()  # ops work: before the first fork
     for slot in sup.slots:
         sup.spawn(slot)
@@ -333,6 +367,7 @@ def supervise(sup: Supervisor, on_ready: Callable[[dict[str, object]], None], de
         if info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT):
             break
         sup.reap()
+        sup.watch_udp()
         before = [s.pid for s in sup.slots]
         sup.restart_due()
         became_ready = sup.poll_ready()

@@ -37,6 +37,9 @@ def test_the_dashboard_has_the_panels_the_issue_asks_for() -> None:
     exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
     assert any("300000000" in e for e in exprs)
     assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"])
+    for panel in dash["panels"]:  # Grafana shows only one of two queries that share a refId
+        ref_ids = [t["refId"] for t in panel["targets"]]
+        assert len(set(ref_ids)) == len(ref_ids), panel["title"]
 
 
 def test_k8s_probes_and_ports() -> None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from protocol.bodies import ValuesBody
 from protocol.values import HandleValue
-from resolver.client import resolve_http, resolve_tcp, resolve_udp
+from resolver.client import resolution_request, resolve_http, resolve_tcp, resolve_udp
 from resolver.demo_data import DEMO_PREFIX, load_demo
 from resolver.settings import Settings
 from storage import open_store
@@ -215,6 +218,38 @@ def test_no_metrics_still_serves_and_reports_health(redis_url: str, tmp_path: Pa
         status, body = get(f"http://{HOST}:{node.http_port}/readyz")
         assert status == 200, body
         assert not (node.data_dir / "metrics").exists()
+    finally:
+        assert node.stop() == 0, node.log()
+
+
+def test_udp_datagrams_the_kernel_drops_are_counted_and_a_capped_buffer_is_logged(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """A stopped worker's UDP socket fills and the kernel drops the rest: the supervisor counts the drops
+    (``idnode_udp_receive_drops_total``, from SO_MEMINFO). The buffer asked for is above what
+    net.core.rmem_max allows, so the node also says it was capped."""
+    asyncio.run(seed(redis_url))
+    too_large = int(Path("/proc/sys/net/core/rmem_max").read_text()) + 4096
+    node = start_node(tmp_path / "node", redis_url, "--udp-receive-buffer-bytes", str(too_large), workers=1)
+    try:
+        assert "UDP receive buffer capped" in node.log() and "net.core.rmem_max" in node.log()
+        worker = node.ports()["workers"][0]
+        request = resolution_request(f"{DEMO_PREFIX}/demo-url")
+        sent = too_large // 256  # far more than fit: each waits charged at least 512 bytes
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                for _ in range(sent):
+                    sender.sendto(request, (HOST, node.handle_port))
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        # Until the worker has answered its backlog the buffer stays full, and a new request would be dropped.
+        s = wait_metrics(node.http_port, lambda s: value(s, "idnode_udp_receive_drops_total") > 0
+                         and value(s, "idnode_udp_receive_queue_fill_ratio") == 0)
+        assert 0 < value(s, "idnode_udp_receive_drops_total") < sent
+        assert value(s, "idnode_udp_receive_queue_fill_ratio") == 0
+        message: Any = asyncio.run(resolve_udp(HOST, node.handle_port, f"{DEMO_PREFIX}/demo-url"))
+        assert int(message.header.response_code) == 1
     finally:
         assert node.stop() == 0, node.log()
 
