@@ -108,6 +108,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     options = BenchOptions(output=args.output, quick=args.quick, count=args.count,
                            scenario_s=args.scenario_seconds, only=frozenset(args.only),
                            redis_cpus=frozenset({args.redis_cpu}), half_runs=args.half_runs,
+                           peak_searches=args.peak_searches,
                            command=" ".join(["loadtest", *args.argv]))
     return run_bench(options)
 
@@ -174,6 +175,10 @@ def _bench_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--half-runs", type=int, default=5,  # loadtest.bench.HALF_RUNS (imported lazily)
                    help="runs at half the maximum per scenario, in rounds across the scenarios; the table "
                         "shows the median p99 (default 5)")
+    p.add_argument("--peak-searches", type=int, choices=range(1, 6),
+                   default=2,  # loadtest.bench.PEAK_SEARCHES (imported lazily)
+                   help="searches for each scenario's maximum, in rounds across the scenarios; the table "
+                        "keeps the best (default 2)")
     p.set_defaults(handler=cmd_bench)
 
 
