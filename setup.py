@@ -25,6 +25,7 @@ from setuptools.command.build_ext import build_ext
 COMPILED_MODULES = [
     "protocol/doorkeeper.py",
     "protocol/fastpath.py",
+    "protocol/framing.py",
     "protocol/handle.py",
     "protocol/jsonwrite.py",
     "protocol/messages.py",

@@ -11,6 +11,7 @@ from typing import Any
 import redis
 import yaml
 
+from resolver.settings import LimitSettings
 from tests.conftest import REDIS_SERVER, START_TIMEOUT_S, RedisProcess, _drain
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
@@ -72,6 +73,13 @@ def test_systemd_unit_has_the_sections() -> None:
     for section in ("[Unit]", "[Service]", "[Install]"):
         assert section in text
     assert "ExecStart=" in text
+
+
+def test_the_sysctl_file_lets_the_udp_sockets_have_the_buffer_they_ask_for() -> None:
+    text = (DEPLOY / "systemd" / "90-idnode.conf").read_text(encoding="utf-8")
+    pairs = [line.partition("=") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    sysctls = {key.strip(): value.strip() for key, _, value in pairs}
+    assert int(sysctls["net.core.rmem_max"]) >= LimitSettings().udp_receive_buffer_bytes
 
 
 def test_redis_conf_is_accepted_by_redis_server(tmp_path: Path) -> None:
