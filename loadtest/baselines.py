@@ -29,13 +29,11 @@ from aiohttp import web
 
 from loadtest.miss_floor import TcpMissFloor, UdpMissFloor, open_record_reader
 from protocol.constants import ENVELOPE_SIZE, HEADER_SIZE, MAX_MESSAGE_LENGTH, ResponseCode
-from resolver.settings import LimitSettings
-from resolver.udpbuffer import size_receive_buffer
+from resolver.udpbuffer import DEFAULT_RECEIVE_BUFFER_BYTES, size_receive_buffer
 
 Kind = Literal["udp-echo", "tcp-echo", "http-hello", "udp-floor", "tcp-floor"]
 KINDS: tuple[Kind, ...] = ("udp-echo", "tcp-echo", "http-hello", "udp-floor", "tcp-floor")
 FLOOR_KINDS: tuple[Kind, ...] = ("udp-floor", "tcp-floor")  # these need the node's Redis (``redis_url``)
-NODE_UDP_RECEIVE_BUFFER = LimitSettings().udp_receive_buffer_bytes
 DEFAULT_REPLY_BYTES = 420  # about the size of a seeded record's resolution response (loadtest.seed)
 
 _U32 = struct.Struct(">I")
@@ -172,7 +170,7 @@ async def _listen(options: BaselineOptions, on_port: Callable[[int], None]) -> C
             await _udp_factory(options), local_addr=(options.host, options.port)
         )
         # The node's receive buffer, so the comparison is of the code and not of the kernel's queue.
-        size_receive_buffer(transport.get_extra_info("socket"), NODE_UDP_RECEIVE_BUFFER)
+        size_receive_buffer(transport.get_extra_info("socket"), DEFAULT_RECEIVE_BUFFER_BYTES)
         on_port(transport.get_extra_info("sockname")[1])
         return _closer(transport.close)
     if options.kind in ("tcp-echo", "tcp-floor"):

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from protocol.constants import DEFAULT_HTTP_PORT, DEFAULT_PORT
 from protocol.handle import IdentifierLimits
 from resolver.cgroup import memory_limit, usable_cpus
+from resolver.udpbuffer import DEFAULT_RECEIVE_BUFFER_BYTES
 from storage.api import StorageConfig
 
 ENV_PREFIX = "IDNODE_"
@@ -134,7 +135,7 @@ class LimitSettings:
     tcp_message_timeout_s: float = 30.0  # ours: 256 KiB (the largest message) at ~9 KB/s still fits
     udp_max_partial: int = 1024
     udp_max_in_flight: int = 1024
-    udp_receive_buffer_bytes: int = 4_194_304  # ours: Unbound's advice for busy servers
+    udp_receive_buffer_bytes: int = DEFAULT_RECEIVE_BUFFER_BYTES
     http_max_connections: int = 1024  # admin work: ours; bounds descriptors and buffers (see ulimit -n)
     http_header_timeout_s: float = 10.0
     http_keepalive_timeout_s: float = 15.0

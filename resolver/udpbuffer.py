@@ -14,6 +14,7 @@ import socket
 import struct
 from typing import NamedTuple
 
+DEFAULT_RECEIVE_BUFFER_BYTES = 4_194_304  # ours (Unbound's advice for busy servers): thousands of requests
 SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)  # linux/asm-generic/socket.h; Python names it only lately
 # SK_MEMINFO_RMEM_ALLOC .. SK_MEMINFO_DROPS (linux/sock_diag.h): nine u32, the drops last.
 _MEMINFO = struct.Struct("9I")

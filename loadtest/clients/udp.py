@@ -10,13 +10,12 @@ import asyncio
 import time
 from typing import cast
 
-from loadtest.baselines import NODE_UDP_RECEIVE_BUFFER
 from loadtest.clients import Target
 from loadtest.clients.pending import Pending, RequestIds, code_label
 from loadtest.clients.pool import Pool
 from loadtest.handlewire import Sampler, encode_resolution_request, peek_reply, well_formed
 from loadtest.tally import Tally
-from resolver.udpbuffer import size_receive_buffer
+from resolver.udpbuffer import DEFAULT_RECEIVE_BUFFER_BYTES, size_receive_buffer
 
 
 class _Socket(asyncio.DatagramProtocol):
@@ -86,7 +85,7 @@ class UdpClient(Pool[_Socket]):
             lambda: _Socket(self.tally), remote_addr=(self.target.host, self.target.port)
         )
         # Answers wait here while the generator sends: a full buffer would drop them and count them lost.
-        size_receive_buffer(transport.get_extra_info("socket"), NODE_UDP_RECEIVE_BUFFER)
+        size_receive_buffer(transport.get_extra_info("socket"), DEFAULT_RECEIVE_BUFFER_BYTES)
         return sock
 
     def send(self, name: str, intended: float, now: float) -> None:
