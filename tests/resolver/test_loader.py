@@ -180,22 +180,10 @@ async def test_a_batch_waits_while_it_grows_within_the_window(redis_url: str) ->
         await store.aclose()
 
 
-
-class ReadSizes:
-    """A ``StorageObserver`` that keeps how many keys each read carried."""
-
-    def __init__(self) -> None:
-        self.reads: list[int] = []
-
-    def on_roundtrip(self, op: str, keys: int, seconds: float, ok: bool) -> None:
-        if op == "read":
-            self.reads.append(keys)
-
-
 async def test_a_backlog_of_misses_is_read_in_batches_of_at_most_max_batch_keys(redis_url: str) -> None:
     # Each batch's answers are one callback that every hit waits behind: a backlog must not make it huge.
-    sizes = ReadSizes()
-    store = await open_store(StorageConfig(redis_url=redis_url), observer=sizes)
+    trips = ReadTrips()
+    store = await open_store(StorageConfig(redis_url=redis_url), observer=trips)
     try:
         loader = RecordLoader(store)  # the node's defaults
         keys = [f"{DEMO_PREFIX}/none-{i}" for i in range(2 * MAX_BATCH_KEYS + 100)]
@@ -203,7 +191,7 @@ async def test_a_backlog_of_misses_is_read_in_batches_of_at_most_max_batch_keys(
         for number, key in enumerate(keys):  # one tick: a burst of pipelined misses
             loader.submit(key, heard.requester(number))
         await asyncio.wait_for(heard.done.wait(), 30)
-        assert sorted(sizes.reads) == [100, MAX_BATCH_KEYS, MAX_BATCH_KEYS]
+        assert sorted(trips.reads) == [100, MAX_BATCH_KEYS, MAX_BATCH_KEYS]
         await loader.aclose()
     finally:
         await store.aclose()
