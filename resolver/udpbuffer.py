@@ -30,7 +30,7 @@ def size_receive_buffer(sock: socket.socket, wanted: int) -> int:
     """Ask for a ``wanted``-byte receive buffer (0: keep the system default); the size the kernel gave.
 
     Linux doubles the request and caps it at twice ``net.core.rmem_max`` without an error, so a result below
-    ``wanted`` means the cap applied (raising the cap needs root: ``sysctl net.core.rmem_max``)."""
+    twice ``wanted`` means the cap applied (raising the cap needs root: ``sysctl net.core.rmem_max``)."""
     if wanted > 0:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, wanted)
     given: int = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
