@@ -7,6 +7,7 @@ same integer value (``_missing_``) so that it round-trips unchanged, the way dns
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 
 class _OpenIntEnum(enum.IntEnum):
@@ -164,19 +165,20 @@ class DigestAlgorithm(_OpenIntEnum):
     SHA256 = 3
 
 
-# Defaults used when the peer does not tell us better.
-DEFAULT_PORT = 2641  # TI core/HSG.java DEFAULT_TCP_UDP_PORT
-DEFAULT_HTTP_PORT = 8000  # TI core/HSG.java DEFAULT_HTTP_PORT
-DEFAULT_TTL_S = 86_400  # handle-protocol.md §11
+# Defaults used when the peer does not tell us better. (Final: the compiled modules, setup.py, build these
+# into their code instead of looking one up in this module at every use; the resolution path reads several.)
+DEFAULT_PORT: Final = 2641  # TI core/HSG.java DEFAULT_TCP_UDP_PORT
+DEFAULT_HTTP_PORT: Final = 8000  # TI core/HSG.java DEFAULT_HTTP_PORT
+DEFAULT_TTL_S: Final = 86_400  # handle-protocol.md §11
 DEFAULT_PERMISSIONS = Permission.ADMIN_READ | Permission.ADMIN_WRITE | Permission.PUBLIC_READ  # 0x0E
-SERVER_VERSION = (2, 11)  # TI core/Common.java MAJOR_VERSION/MINOR_VERSION; responses are capped here
+SERVER_VERSION: Final = (2, 11)  # TI core/Common.java MAJOR_VERSION/MINOR_VERSION; responses are capped here
 
 # Limits enforced by decoders (handle-protocol.md §1.5).
-MAX_MESSAGE_LENGTH = 262_144  # TI core/Common.java MAX_MESSAGE_LENGTH
-MAX_HANDLE_LENGTH = 2_048  # TI core/Common.java MAX_HANDLE_LENGTH (bytes on the wire)
-MAX_HANDLE_VALUES = 2_048  # TI core/Common.java MAX_HANDLE_VALUES
-MAX_ARRAY_SIZE = 1_048_576  # TI core/Common.java MAX_ARRAY_SIZE
-MAX_UDP_PACKET_SIZE = 512  # TI core/Common.java MAX_UDP_PACKET_SIZE
-MAX_UDP_DATA_SIZE = 492  # 512 - 20-byte envelope; TI core/Common.java MAX_UDP_DATA_SIZE
-ENVELOPE_SIZE = 20  # RFC 3652 §2.2.1
-HEADER_SIZE = 24  # RFC 3652 §2.2.2
+MAX_MESSAGE_LENGTH: Final = 262_144  # TI core/Common.java MAX_MESSAGE_LENGTH
+MAX_HANDLE_LENGTH: Final = 2_048  # TI core/Common.java MAX_HANDLE_LENGTH (bytes on the wire)
+MAX_HANDLE_VALUES: Final = 2_048  # TI core/Common.java MAX_HANDLE_VALUES
+MAX_ARRAY_SIZE: Final = 1_048_576  # TI core/Common.java MAX_ARRAY_SIZE
+MAX_UDP_PACKET_SIZE: Final = 512  # TI core/Common.java MAX_UDP_PACKET_SIZE
+MAX_UDP_DATA_SIZE: Final = 492  # 512 - 20-byte envelope; TI core/Common.java MAX_UDP_DATA_SIZE
+ENVELOPE_SIZE: Final = 20  # RFC 3652 §2.2.1
+HEADER_SIZE: Final = 24  # RFC 3652 §2.2.2

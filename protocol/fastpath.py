@@ -10,7 +10,7 @@ back to the general ``Reader`` and encoders, so errors and bytes stay those of t
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from protocol.constants import (
     HEADER_SIZE,
@@ -33,18 +33,20 @@ from protocol.messages import (
 )
 from protocol.wire import Reader, counted_string_bytes
 
+# Final names: compiled (setup.py), each is read from a C static, not looked up in the module per use.
 # envelope (20) + header (24) + the handle's int4 length: one unpack for the fixed part of a request.
-_REQUEST_HEAD = struct.Struct(">BBBBIIIIIIIHBBIII")
-_HANDLE_START = _REQUEST_HEAD.size  # 48
-_TWO_ZERO_COUNTS = struct.Struct(">II")
-_RD = int(OpFlag.RD)
-_SUCCESS = int(ResponseCode.SUCCESS)
-_NO_CREDENTIAL = b"\x00\x00\x00\x00"
+_REQUEST_HEAD: Final = struct.Struct(">BBBBIIIIIIIHBBIII")
+_HANDLE_START: Final = _REQUEST_HEAD.size  # 48
+_TWO_ZERO_COUNTS: Final = struct.Struct(">II")
+_RD: Final = int(OpFlag.RD)
+_RESOLUTION: Final = int(OpCode.RESOLUTION)
+_SUCCESS: Final = int(ResponseCode.SUCCESS)
+_NO_CREDENTIAL: Final = b"\x00\x00\x00\x00"
 # ENVELOPE then HEADER as one struct: one pack call per reply to a miss instead of two.
-_REPLY_HEAD = struct.Struct(ENVELOPE.format + HEADER.format.lstrip("<>!=@"))
+_REPLY_HEAD: Final = struct.Struct(ENVELOPE.format + HEADER.format.lstrip("<>!=@"))
 # Request bytes 0-3 (version, flags, suggested version: §3) -> the reply's (major, minor). Bounded: a peer
 # could send every one of 2**32 combinations; real traffic has a handful.
-_REPLY_VERSIONS: dict[bytes, tuple[int, int]] = {}
+_REPLY_VERSIONS: Final[dict[bytes, tuple[int, int]]] = {}
 _REPLY_VERSIONS_MAX = 256
 
 
@@ -94,7 +96,7 @@ class ResolutionQuery(NamedTuple):
         return bool(self.opflag & OpFlag.PO)
 
 
-_new_query = tuple.__new__
+_new_query: Final = tuple.__new__
 
 
 def decode_resolution_request(data: bytes | memoryview, *,
@@ -112,7 +114,7 @@ def decode_resolution_request(data: bytes | memoryview, *,
     body_end = 44 + body_length
     if body_end > 20 + length:
         raise Truncated(f"BodyLength {body_length} runs past MessageLength {length}")
-    if opcode != OpCode.RESOLUTION or rc != 0:
+    if opcode != _RESOLUTION or rc != 0:
         raise NotAResolutionRequest(f"not a resolution request (OpCode {opcode}, ResponseCode {rc})")
     if handle_len > MAX_HANDLE_LENGTH:
         raise LimitExceeded(f"handle of {handle_len} bytes is over the limit of {MAX_HANDLE_LENGTH}")

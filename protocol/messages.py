@@ -8,7 +8,7 @@ resolver's hot-loop variants that skip the general object model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Final, Protocol
 
 from protocol.bodies import Body, ErrorBody, encode_body, puller_for
 from protocol.constants import (
@@ -39,7 +39,9 @@ from protocol.wire import Reader, Writer
 _BODY_START = ENVELOPE_SIZE + HEADER_SIZE
 _NO_CREDENTIAL = b"\x00\x00\x00\x00"
 # The request OpFlag bits a CNRI response copies (TI core/AbstractMessage.java takeValuesFrom, §7).
-ECHOED_OPFLAGS = int(OpFlag.AT | OpFlag.CT | OpFlag.ENC | OpFlag.CA | OpFlag.PO | OpFlag.RD | OpFlag.DNRF)
+ECHOED_OPFLAGS: Final = int(
+    OpFlag.AT | OpFlag.CT | OpFlag.ENC | OpFlag.CA | OpFlag.PO | OpFlag.RD | OpFlag.DNRF
+)
 _RD = int(OpFlag.RD)
 # Codes a peer below 2.5 knows under another number (§16.3): server backup is 303, invalid value 201.
 _OLD_PEER_CODES: dict[int, int] = {ResponseCode.SERVER_BACKUP: 303, ResponseCode.INVALID_VALUE: 201}

@@ -10,7 +10,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from itertools import islice
-from typing import Any, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 from protocol.constants import (
     DEFAULT_PERMISSIONS,
@@ -132,8 +132,8 @@ _ENCODED: dict[int, tuple[HandleValue, bytes]] = {}
 # The largest value (stored blob, or data) the read path's memo tables keep (here, storage.records and
 # storage.record_json): the values they are for (HS_ADMIN, template attributes) are small, and at 64 KiB a
 # value, 16,384 entries of blob and encoded form would have held 2 GiB per table, outside any cache bound.
-MEMO_MAX_VALUE_BYTES = 512
-MEMO_MAX_ENTRIES = 16_384  # per table: of values up to MEMO_MAX_VALUE_BYTES, a few tens of MB at most
+MEMO_MAX_VALUE_BYTES: Final = 512
+MEMO_MAX_ENTRIES: Final = 16_384  # per table: of values up to MEMO_MAX_VALUE_BYTES, a few tens of MB at most
 _MEMO_DROP = MEMO_MAX_ENTRIES // 16
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from importlib import metadata
 from time import perf_counter
+from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -64,7 +65,8 @@ def code_label(code: int) -> str:
 # RFC 3652 2.2.2: the header follows the envelope and starts with OpCode (4 bytes), then ResponseCode (4).
 _CODE_AT = ENVELOPE_SIZE + 4
 _CODE_END = _CODE_AT + 4
-_CODE_HI, _CODE_LO = _CODE_AT + 2, _CODE_AT + 3
+_CODE_HI: Final = _CODE_AT + 2
+_CODE_LO: Final = _CODE_AT + 3
 
 
 def response_code_of(message: bytes) -> int:

@@ -17,7 +17,7 @@ import asyncio
 import logging
 from functools import partial
 from time import perf_counter
-from typing import cast
+from typing import Final, cast
 
 from protocol.bodies import ErrorBody, encode_body
 from protocol.constants import MAX_UDP_PACKET_SIZE, ResponseCode
@@ -30,7 +30,7 @@ from resolver.metrics import TransportStats
 from resolver.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
-_TC_BYTE = 0x20  # TC in envelope byte 2 (§3)
+_TC_BYTE: Final = 0x20  # TC in envelope byte 2 (§3)
 Address = tuple[str, int] | tuple[str, int, int, int]
 _SERVER_BUSY = int(ResponseCode.SERVER_TOO_BUSY)
 # encode_error's body for RC 3, encoded once: at saturation a shed answer is a share of every second's work.

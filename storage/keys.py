@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import Final
 
 META = "meta"
 RECORD_PREFIX = "r:"
@@ -41,7 +42,9 @@ def record_field(handle: str) -> bytes:
     return handle.encode()
 
 
-_BUCKET_NAMES: dict[int, str] = {}  # bucket -> bucket_key(bucket); at most one per bucket (16,384 by default)
+# Final names: compiled (setup.py), each is read from a C static, not looked up in the module per use.
+# bucket -> bucket_key(bucket); at most one per bucket (16,384 by default)
+_BUCKET_NAMES: Final[dict[int, str]] = {}
 
 
 def record_locations(handles: Sequence[str], buckets: int) -> tuple[list[str], list[bytes]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import msgpack
 
@@ -29,18 +29,20 @@ if TYPE_CHECKING:
     from protocol.jsonfmt import PlainParts
 
 FORMAT_V1 = 1
-_V1 = bytes([FORMAT_V1])
+# Final names: compiled (setup.py), each is read from a C static, not looked up in the module per use.
+_V1: Final = bytes([FORMAT_V1])
 # The value fields after index, in blob order, with their defaults (trailing defaults are dropped).
-_DEFAULTS: tuple[Any, ...] = ("", b"", DEFAULT_TTL_S, int(TTLType.RELATIVE), int(DEFAULT_PERMISSIONS), 0, [])
+_DEFAULTS: Final[tuple[Any, ...]] = (
+    "", b"", DEFAULT_TTL_S, int(TTLType.RELATIVE), int(DEFAULT_PERMISSIONS), 0, [])
 
 
 _BIN_PACKER = msgpack.Packer(use_bin_type=True)  # reused: packb() would build a Packer per value
 # Record arrays: Redis's Lua cmsgpack cannot read msgpack bin, so blobs go out as raw str.
 _STR_PACKER = msgpack.Packer(use_bin_type=False)
-_RELATIVE = int(TTLType.RELATIVE)
+_RELATIVE: Final = int(TTLType.RELATIVE)
 _DEFAULT_PERMISSIONS = int(DEFAULT_PERMISSIONS)
-_unpackb = msgpack.unpackb
-_TTL_TYPES = cast("dict[int, TTLType]", TTLType._value2member_map_)
+_unpackb: Final = msgpack.unpackb
+_TTL_TYPES: Final = cast("dict[int, TTLType]", TTLType._value2member_map_)
 _PERMISSIONS = cast("dict[int, Permission]", Permission._value2member_map_)
 _DECODED: dict[tuple[int | bytes, bytes], HandleValue] = {}  # decode_value's shared values
 # Each memo table keeps a value on its second sighting (protocol.values.memoise, protocol/doorkeeper.py).
@@ -168,17 +170,18 @@ def decode_record(raw: bytes) -> tuple[HandleValue, ...]:
 # (PUBLIC_READ, relative TTL), so a miss builds no ``HandleValue``; the values are decoded only when
 # something asks for them (filters, writes). An HTTP miss never makes the wire form (storage/record_json.py).
 
-NO_RELATIVE_TTL = 1 << 32  # the TTL fact of an absolute-TTL value: above any u32 relative TTL (§11)
-_PUBLIC_READ = int(Permission.PUBLIC_READ)
+NO_RELATIVE_TTL: Final = 1 << 32  # the TTL fact of an absolute-TTL value: above any u32 relative TTL (§11)
+_PUBLIC_READ: Final = int(Permission.PUBLIC_READ)
 # (index, blob) -> (wire bytes, PUBLIC_READ bit, relative TTL or NO_RELATIVE_TTL); bounded like _DECODED.
 # (Keyed by the blob alone with the index checked on use cost ~9,000 instructions more per cold miss.)
 _Fact = tuple[bytes, int, int]
-_WIRES: dict[tuple[int, bytes], _Fact] = {}
-_WIRES_SEEN = Doorkeeper(MEMO_MAX_ENTRIES)
-_USUAL_FIELDS = len(_DEFAULTS) - 1  # every field but the references: what encode_value packs for most values
+_WIRES: Final[dict[tuple[int, bytes], _Fact]] = {}
+_WIRES_SEEN: Final = Doorkeeper(MEMO_MAX_ENTRIES)
+# Every field but the references: what encode_value packs for most values.
+_USUAL_FIELDS: Final = len(_DEFAULTS) - 1
 _EMPTY_WIRE = b"\x00\x00\x00\x00"  # a value count of zero
-_U32 = struct.Struct(">I")
-_NO_PAIRS: list[Any] = []  # the outer array of an empty Lua table (a msgpack map): never changed
+_U32: Final = struct.Struct(">I")
+_NO_PAIRS: Final[list[Any]] = []  # the outer array of an empty Lua table (a msgpack map): never changed
 
 
 class StoredRecord:
