@@ -11,15 +11,16 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
+from typing import Final
 
 from protocol.constants import ENVELOPE_SIZE, MAX_MESSAGE_LENGTH, MAX_UDP_DATA_SIZE, MessageFlag
 from protocol.errors import LimitExceeded, MalformedField, ProtocolError, Truncated
 from protocol.messages import check_message_length
 
 DEFAULT_TCP_MAX_LENGTH = MAX_MESSAGE_LENGTH  # 256 KiB, TI core/Common.java MAX_MESSAGE_LENGTH (§1.5)
-_LENGTH_AT = struct.Struct(">I")
-_ENVELOPE = struct.Struct(">BBBBIIII")
-_TC_BYTE = MessageFlag.TC >> 8  # TC in envelope byte 2
+_LENGTH_AT: Final = struct.Struct(">I")
+_ENVELOPE: Final = struct.Struct(">BBBBIIII")
+_TC_BYTE: Final = MessageFlag.TC >> 8  # TC in envelope byte 2
 
 
 class NeedData(enum.Enum):

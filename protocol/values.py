@@ -83,13 +83,13 @@ def new_value(
 # Size of one value = 26 + type + data + sum(8 + reference handle) bytes.
 
 # index, timestamp (4 bytes in every implementation), ttl type, ttl, permissions
-_VALUE_FIXED = struct.Struct(">IIBIB")
-_VALUE_HEAD = struct.Struct(">IIBIBI")  # the fixed part followed by the type's length
-_U32 = struct.Struct(">I")
-_NO_REFERENCES = _U32.pack(0)
+_VALUE_FIXED: Final = struct.Struct(">IIBIB")
+_VALUE_HEAD: Final = struct.Struct(">IIBIBI")  # the fixed part followed by the type's length
+_U32: Final = struct.Struct(">I")
+_NO_REFERENCES: Final = _U32.pack(0)
 # enum's value -> member maps (both bounded: one byte each) instead of EnumType.__call__ per value.
-_TTL_TYPES = cast("dict[int, TTLType]", TTLType._value2member_map_)
-_PERMISSIONS = cast("dict[int, Permission]", Permission._value2member_map_)
+_TTL_TYPES: Final = cast("dict[int, TTLType]", TTLType._value2member_map_)
+_PERMISSIONS: Final = cast("dict[int, Permission]", Permission._value2member_map_)
 
 
 def pull_value(reader: Reader) -> HandleValue:
@@ -128,13 +128,13 @@ def pull_values(reader: Reader) -> tuple[HandleValue, ...]:
 # id(value) -> (value, its wire bytes). Values are immutable, and storage.records hands every read of an
 # identical stored value the same object (HS_ADMIN, template attributes), so a cold-cache answer re-encodes
 # only what is new to it (issue 4). The entry keeps its value alive, so its id cannot be reused meanwhile.
-_ENCODED: dict[int, tuple[HandleValue, bytes]] = {}
+_ENCODED: Final[dict[int, tuple[HandleValue, bytes]]] = {}
 # The largest value (stored blob, or data) the read path's memo tables keep (here, storage.records and
 # storage.record_json): the values they are for (HS_ADMIN, template attributes) are small, and at 64 KiB a
 # value, 16,384 entries of blob and encoded form would have held 2 GiB per table, outside any cache bound.
 MEMO_MAX_VALUE_BYTES: Final = 512
 MEMO_MAX_ENTRIES: Final = 16_384  # per table: of values up to MEMO_MAX_VALUE_BYTES, a few tens of MB at most
-_MEMO_DROP = MEMO_MAX_ENTRIES // 16
+_MEMO_DROP: Final = MEMO_MAX_ENTRIES // 16
 
 
 def make_room(memo: dict[Any, Any]) -> None:

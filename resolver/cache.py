@@ -27,6 +27,7 @@ out. Answers made from a stale entry are never kept: the next request tries stor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from protocol.constants import TTLType
 from protocol.doorkeeper import Doorkeeper
@@ -40,9 +41,9 @@ from storage.records import NO_RELATIVE_TTL, StoredRecord
 # map slot. Records made from decoded values (the prefix registry's, a few) have no stored length and are
 # charged as entries only. No entry owns a share of the value memo tables (storage.records): they keep only
 # values seen twice, which records share.
-ENTRY_BYTES = 256
-RECORD_BYTES = 128
-ANSWER_BYTES = 256
+ENTRY_BYTES: Final = 256
+RECORD_BYTES: Final = 128
+ANSWER_BYTES: Final = 256
 
 
 def answer_size(key: bytes | str, payload: bytes) -> int:

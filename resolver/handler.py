@@ -251,8 +251,8 @@ def _referrals(query: ResolutionQuery) -> bool:
 
 # Request bytes 0-3 -> supports_prefix_referral: asked for every request that is not a hot hit, and
 # real traffic has a handful of version combinations (bounded: a peer could send any of 2**32).
-_REFERRAL_PEERS: dict[bytes, bool] = {}
-_REFERRAL_PEERS_MAX = 256
+_REFERRAL_PEERS: Final[dict[bytes, bool]] = {}
+_REFERRAL_PEERS_MAX: Final = 256
 
 
 def _too_busy(data: bytes, wait_s: float) -> bytes | None:

@@ -63,8 +63,8 @@ def code_label(code: int) -> str:
 
 
 # RFC 3652 2.2.2: the header follows the envelope and starts with OpCode (4 bytes), then ResponseCode (4).
-_CODE_AT = ENVELOPE_SIZE + 4
-_CODE_END = _CODE_AT + 4
+_CODE_AT: Final = ENVELOPE_SIZE + 4
+_CODE_END: Final = _CODE_AT + 4
 _CODE_HI: Final = _CODE_AT + 2
 _CODE_LO: Final = _CODE_AT + 3
 
@@ -75,8 +75,8 @@ def response_code_of(message: bytes) -> int:
 
 
 # RFC 3652 3.1: a request body starts with the handle, a UTF8-String (4-byte length, then the bytes).
-_HANDLE_AT = ENVELOPE_SIZE + HEADER_SIZE + 4
-_LOGGED_HANDLE_MAX = 1024  # bytes of a handle an access-log line shows
+_HANDLE_AT: Final = ENVELOPE_SIZE + HEADER_SIZE + 4
+_LOGGED_HANDLE_MAX: Final = 1024  # bytes of a handle an access-log line shows
 
 
 def request_handle(message: bytes) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from protocol.constants import Permission, ResponseCode
 from protocol.filtering import public_only, select_values
@@ -115,7 +115,7 @@ def checked(record: StoredRecord) -> StoredRecord | StorageError:
 
 # Serve-stale's failure recheck (RFC 8767 §5): for this long after a read failed, a miss with a stale entry is
 # answered from it at once instead of waiting for another read to fail (redis-py's retries: ~0.35 s each).
-STALE_RECHECK_S = 5.0
+STALE_RECHECK_S: Final = 5.0
 
 
 class Resolver:

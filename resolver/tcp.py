@@ -23,7 +23,7 @@ import asyncio
 import logging
 from functools import partial
 from time import perf_counter
-from typing import cast
+from typing import Final, cast
 
 from protocol.errors import ProtocolError
 from protocol.framing import NEED_DATA, TcpFramer
@@ -32,8 +32,9 @@ from resolver.logs import AccessLog, LogThrottle, log_handle_access
 from resolver.metrics import TransportStats
 
 log = logging.getLogger(__name__)
-WRITE_HIGH_BYTES = 256 * 1024  # answers buffered per connection before reading stops (~60 large replies)
-WRITE_LOW_BYTES = 64 * 1024
+# Answers buffered per connection before reading stops (~60 large replies), and where it resumes.
+WRITE_HIGH_BYTES: Final = 256 * 1024
+WRITE_LOW_BYTES: Final = 64 * 1024
 _REFUSED_LOG = LogThrottle()  # a connection flood logs one line per interval per worker
 
 

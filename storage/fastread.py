@@ -24,7 +24,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import hiredis
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
@@ -37,7 +37,8 @@ Done = Callable[[RawValues | Exception], None]
 # Reads the batch another way and calls ``done`` once, later: never inside its own call.
 Fallback = Callable[[list[str], list[bytes], Done], None]
 CLIENT_NAME = b"idnode-fastread"  # what CLIENT LIST shows for this connection (ops: which one to kill)
-_HEADS_MAX = 65_536  # packed "HGET <bucket>" prefixes kept; buckets are bounded (storage.keys), this is a cap
+# Packed "HGET <bucket>" prefixes kept; buckets are bounded (storage.keys), this is a cap.
+_HEADS_MAX: Final = 65_536
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,7 +179,7 @@ _WIRES: Final[dict[tuple[int, bytes], _Fact]] = {}
 _WIRES_SEEN: Final = Doorkeeper(MEMO_MAX_ENTRIES)
 # Every field but the references: what encode_value packs for most values.
 _USUAL_FIELDS: Final = len(_DEFAULTS) - 1
-_EMPTY_WIRE = b"\x00\x00\x00\x00"  # a value count of zero
+_EMPTY_WIRE: Final = b"\x00\x00\x00\x00"  # a value count of zero
 _U32: Final = struct.Struct(">I")
 _NO_PAIRS: Final[list[Any]] = []  # the outer array of an empty Lua table (a msgpack map): never changed
 
