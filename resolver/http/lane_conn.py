@@ -154,6 +154,10 @@ class LaneConnection(asyncio.Protocol):
                     transport.close()
                     return
                 out.append(first.response)
+                if first.closes:  # answered after the graceful stop began: RFC 9112 §9.6, nothing after it
+                    self._flush(out)
+                    transport.close()
+                    return
             else:
                 out.append(first)
             queue.popleft()

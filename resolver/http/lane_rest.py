@@ -218,8 +218,8 @@ class Pending:
     response in ``response`` (``done``) for its connection to write in request order (lane_conn.py)."""
 
     __slots__ = (
-        "conn", "context", "done", "generation", "head", "ident_key", "indexes", "key", "now", "peer",
-        "pretty", "response", "started", "text", "types",
+        "closes", "conn", "context", "done", "generation", "head", "ident_key", "indexes", "key", "now",
+        "peer", "pretty", "response", "started", "text", "types",
     )
 
     def __init__(
@@ -235,6 +235,7 @@ class Pending:
         self.generation = context.cache.generation  # the cache's, when the request missed: Resolver.settle
         self.done = False
         self.response: bytes | None = None  # once done: the answer, or None for a 500
+        self.closes = False  # once done: the answer says Connection: close (the graceful stop began)
 
     def answer(self, outcome: Outcome) -> None:
         ctx = self.context
@@ -254,6 +255,8 @@ class Pending:
             log.exception("unexpected error answering an HTTP read after its storage read")
         if ctx.stats is not None:
             ctx.stats.http.inflight -= 1
+        # What ``_json`` (every answer here) wrote: ``ending`` keeps the connection only for this.
+        self.closes = not (self.head.keep_alive and not ctx.closing)
         self.response, self.done = response, True
         self.conn.finish(self)
 

@@ -147,6 +147,29 @@ async def test_graceful_stop_answers_the_miss_in_flight(
 
 
 
+async def test_nothing_follows_an_answer_that_closes_at_the_graceful_stop(
+    redis_launcher: Callable[..., RedisProcess], tmp_path: Path
+) -> None:
+    """A pipelined hit answered while a miss before it is read waits in the queue with a keep-alive answer;
+    the stop begins, and the miss is answered with Connection: close. That answer is the last (RFC 9112
+    §9.6): the hit's is not written after it, and its client asks again elsewhere."""
+    server = redis_launcher()
+    async with serving_pair(server.url, tmp_path) as (on, _):
+        assert on.lane is not None
+        assert (await exchange(on.port, get(REST), ["GET"]))[0][0].startswith(b"HTTP/1.1 200")  # now a hit
+        with redis.Redis.from_url(server.url) as client:
+            client.execute_command("CLIENT", "PAUSE", "500")  # the miss below stays in flight
+        reader, writer = await asyncio.open_connection(HOST, on.port)
+        writer.write(get(f"/api/handles/{DEMO_PREFIX}/demo-text") + get(REST))
+        await _until(lambda: on.stats.http.inflight == 1)  # read together: the hit waits behind the miss
+        await on.lane.aclose(READ_TIMEOUT_S)
+        answer = await read_response(reader, "GET")
+        assert answer.startswith(b"HTTP/1.1 200 OK") and b"\r\nConnection: close\r\n" in answer
+        assert b"demo-text" in answer
+        assert await asyncio.wait_for(reader.read(), READ_TIMEOUT_S) == b""
+        writer.close()
+
+
 async def test_a_tls_listener_has_no_lane() -> None:
     runner = web.AppRunner(web.Application(), handle_signals=False)
     await runner.setup()
