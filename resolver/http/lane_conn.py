@@ -112,7 +112,7 @@ class LaneConnection(asyncio.Protocol):
                 queue.append(answer)
             else:
                 out.append(answer)
-            if not head.keep_alive or context.closing:
+            if not context.keeps_open(head):
                 if not queue:
                     self._flush(out)
                     transport.close()

@@ -166,7 +166,7 @@ class LaneContext:
 
     def _proxy_response(self, head: RequestHead, hot: HotResponse) -> bytes | None:
         """``proxy.respond`` (None: a Location aiohttp would write differently; aiohttp answers it)."""
-        end = ending(head.minor, head.keep_alive and not self.closing)
+        end = ending(head.minor, self.keeps_open(head))
         if hot.status == REDIRECT:
             location = hot.payload.decode("utf-8", "replace")
             if _SAFE_LOCATION.fullmatch(location) is None:
@@ -177,8 +177,12 @@ class LaneContext:
         head_line = status_line(1, hot.status)
         return body_response(head_line, kind, hot.payload, self.date.get(), end, head.method != "HEAD")
 
+    def keeps_open(self, head: RequestHead) -> bool:
+        """Does the answer to ``head`` keep its connection: the client asks to, and no graceful stop began?"""
+        return head.keep_alive and not self.closing
+
     def _json(self, head: RequestHead, payload: bytes, status: int) -> bytes:
-        end = ending(head.minor, head.keep_alive and not self.closing)
+        end = ending(head.minor, self.keeps_open(head))
         line = status_line(head.minor, status)
         return body_response(line, JSON_TYPE, payload, self.date.get(), end, head.method != "HEAD")
 
@@ -194,7 +198,7 @@ class LaneContext:
             text = decoded[0] if decoded is not None else ""
         if self.stats is not None:
             self.stats.http.rate_limited += 1
-        end = ending(head.minor, head.keep_alive and not self.closing)
+        end = ending(head.minor, self.keeps_open(head))
         return too_many(head.minor, text, wait, self.date.get(), end, head.method != "HEAD")
 
     def _finished(
@@ -255,8 +259,7 @@ class Pending:
             log.exception("unexpected error answering an HTTP read after its storage read")
         if ctx.stats is not None:
             ctx.stats.http.inflight -= 1
-        # What ``_json`` (every answer here) wrote: ``ending`` keeps the connection only for this.
-        self.closes = not (self.head.keep_alive and not ctx.closing)
+        self.closes = not ctx.keeps_open(self.head)  # as ``_json`` decided, in this same tick
         self.response, self.done = response, True
         self.conn.finish(self)
 
