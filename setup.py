@@ -49,6 +49,7 @@ COMPILED_MODULES = [
     "storage/keys.py",
     "storage/record_json.py",
     "storage/records.py",
+    "storage/stamped.py",
 ]
 
 

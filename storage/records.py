@@ -1,7 +1,9 @@
 """The Redis form of a handle's values: one msgpack record behind a format-version byte.
 
-Layout (version 1): ``b"\\x01" + msgpack([index1, blob1, index2, blob2, ...])`` where each ``blob`` is the
-msgpack of one value's other fields with trailing defaults left out. The flat index/blob array is what the
+Layout (version 1): ``b"\\x01" + msgpack([index1, blob1, index2, blob2, ...])`` where each ``blob`` holds
+one value's other fields: packed, the msgpack of those fields with trailing defaults left out, or, for a
+value with a timestamp, stamped (storage/stamped.py: its wire form, which a resolution answer splices as it
+is). The first byte tells them apart, and a record may hold both. The flat index/blob array is what the
 Lua write scripts splice (they add, replace and drop pairs by index without decoding a value, because Lua's
 cmsgpack would turn bytes into strings), so the script and this module share only that outer shape.
 """
@@ -24,6 +26,7 @@ from protocol.values import (
     new_value,
     plain_value_wire,
 )
+from storage import stamped
 
 if TYPE_CHECKING:
     from protocol.jsonfmt import PlainParts
@@ -54,11 +57,17 @@ class RecordFormatError(ValueError):
 
 
 def encode_value(value: HandleValue) -> bytes:
-    """One value's blob: [type, data, ttl, ttl_type, permissions, timestamp, references], defaults cut."""
+    """One value's blob: stamped if it can be (storage/stamped.py), else packed: [type, data, ttl, ttl_type,
+    permissions, timestamp, references] with trailing defaults cut."""
     # Hot in bulk import: decide the length once; msgpack packs IntEnum/IntFlag members as plain ints.
     if value.references:
         refs = [[r.handle, r.index] for r in value.references]
         return _BIN_PACKER.pack([*_head(value, 6), refs])  # type: ignore[no-any-return]
+    if value.timestamp:
+        blob = stamped.stamp(value.type, value.data, value.ttl, value.ttl_type, value.permissions,
+                             value.timestamp)
+        if blob is not None:
+            return blob
     return _BIN_PACKER.pack(_head(value, _kept_fields(value)))  # type: ignore[no-any-return]
 
 
@@ -90,10 +99,17 @@ def _remember(index: int | bytes, blob: bytes) -> HandleValue:  # a Lua re-pack 
 
 
 def _decode_value(index: int, blob: bytes) -> HandleValue:
-    fields = _unpackb(blob, raw=False, use_list=False)  # a tuple: cheaper to build and to extend
-    count = len(fields)
-    if count < len(_DEFAULTS):
-        fields += _DEFAULTS[count:]
+    fields: Any
+    if stamped.is_stamped(blob):
+        known = stamped.fields(blob)
+        if known is None:
+            raise ValueError("damaged stamped value")
+        fields = (*known, ())  # no references
+    else:
+        fields = _unpackb(blob, raw=False, use_list=False)  # a tuple: cheaper to build and to extend
+        count = len(fields)
+        if count < len(_DEFAULTS):
+            fields += _DEFAULTS[count:]
     type_, data, ttl, ttl_type, perms, timestamp, refs = fields
     ttl_kind = _TTL_TYPES.get(ttl_type)  # dict lookups instead of EnumType.__call__ per value
     permissions = _PERMISSIONS.get(perms)
@@ -137,8 +153,11 @@ def encode_parts_record(values: Iterable[PlainParts | HandleValue]) -> bytes:
             flat += [value.index, encode_value(value)]
             continue
         index, value_type, data, ttl, timestamp = value
-        if timestamp:  # encode_value's field order, its defaults written out up to the timestamp
-            flat += [index, pack((value_type, data, ttl, _RELATIVE, _DEFAULT_PERMISSIONS, timestamp))]
+        if timestamp:  # as encode_value: stamped, else its field order with defaults up to the timestamp
+            blob = stamped.stamp(value_type, data, ttl, _RELATIVE, _DEFAULT_PERMISSIONS, timestamp)
+            if blob is None:
+                blob = pack((value_type, data, ttl, _RELATIVE, _DEFAULT_PERMISSIONS, timestamp))
+            flat += [index, blob]
         else:
             flat += [index, pack((value_type, data) if ttl == DEFAULT_TTL_S else (value_type, data, ttl))]
     packed: bytes = _STR_PACKER.pack(flat)
@@ -165,10 +184,11 @@ def decode_record(raw: bytes) -> tuple[HandleValue, ...]:
 
 # --- The resolution read path (issue 4) ---------------------------------------------------------------
 # A cold-cache miss answers the usual request (no index/type filter) with the record's public values in wire
-# form. ``read_record`` unpacks only the outer array; the first read of ``StoredRecord.wire`` transcodes each
-# stored blob straight to those bytes, memoised per (index, blob) with the two facts the answer needs
-# (PUBLIC_READ, relative TTL), so a miss builds no ``HandleValue``; the values are decoded only when
-# something asks for them (filters, writes). An HTTP miss never makes the wire form (storage/record_json.py).
+# form. ``read_record`` unpacks only the outer array; the first read of ``StoredRecord.wire`` splices each
+# stamped blob (storage/stamped.py) between its index and a zero reference count, and transcodes each packed
+# one straight to those bytes, memoised per (index, blob) with the two facts the answer needs (PUBLIC_READ,
+# relative TTL), so a miss builds no ``HandleValue``; the values are decoded only when something asks for
+# them (filters, writes). An HTTP miss never makes the wire form (storage/record_json.py).
 
 NO_RELATIVE_TTL: Final = 1 << 32  # the TTL fact of an absolute-TTL value: above any u32 relative TTL (§11)
 _PUBLIC_READ: Final = int(Permission.PUBLIC_READ)
@@ -181,6 +201,10 @@ _WIRES_SEEN: Final = Doorkeeper(MEMO_MAX_ENTRIES)
 _USUAL_FIELDS: Final = len(_DEFAULTS) - 1
 _EMPTY_WIRE: Final = b"\x00\x00\x00\x00"  # a value count of zero
 _U32: Final = struct.Struct(">I")
+_U32_MAX: Final = 0xFFFFFFFF
+_NO_REFERENCES: Final = b"\x00\x00\x00\x00"  # a stamped value's reference count (it has none)
+_INDEX_FIELDS: Final[dict[int, bytes]] = {}  # index -> its u32 wire form, for stamped values' answers
+_INDEX_FIELDS_MAX: Final = 4_096  # a cap: a peer may write any index
 _NO_PAIRS: Final[list[Any]] = []  # the outer array of an empty Lua table (a msgpack map): never changed
 
 
@@ -279,6 +303,7 @@ class StoredRecord:
                 return
         memo = _WIRES
         wires: list[bytes] = []
+        count = 0
         smallest = NO_RELATIVE_TTL
         whole = True
         try:
@@ -287,13 +312,23 @@ class StoredRecord:
             # seeded record: 4.3 against 6.3 us, median of 9; pure Python no slower).
             for at in range(0, len(pairs), 2):
                 index, blob = pairs[at], pairs[at + 1]
-                fact = memo.get((index, blob)) or _transcode(index, blob)
-                if fact is None:
-                    whole = False
-                    break
-                wire, public, ttl = fact
-                if public:
-                    wires.append(wire)
+                if type(index) is int and 0 <= index <= _U32_MAX and _splices(blob):
+                    # Stamped: its wire form once its index and a zero reference count surround it.
+                    if stamped.permissions(blob) & _PUBLIC_READ:
+                        wires.append(_INDEX_FIELDS.get(index) or _index_field(index))
+                        wires.append(blob)
+                        wires.append(_NO_REFERENCES)
+                        count += 1
+                    ttl = stamped.relative_ttl(blob, NO_RELATIVE_TTL)
+                else:
+                    fact = memo.get((index, blob)) or _transcode(index, blob)
+                    if fact is None:
+                        whole = False
+                        break
+                    wire, public, ttl = fact
+                    if public:
+                        wires.append(wire)
+                        count += 1
                 if ttl < smallest:
                     smallest = ttl
         except TypeError:  # an index or blob that cannot be a key (a list), or a blob not bytes: damage
@@ -305,10 +340,22 @@ class StoredRecord:
                 self._decoded()
                 self._wired, self._pairs = True, None
             return
-        count = len(wires)
         self._wire = _U32.pack(count) + b"".join(wires)
         if not learnt:
             self.public_count, self.ttl_s, self._pairs = count, smallest, None
+
+
+def _splices(blob: object) -> bool:
+    """Does ``blob`` go into an answer as it is (a well-formed stamped value, storage/stamped.py)?"""
+    return type(blob) is bytes and stamped.answers_as_is(blob)
+
+
+def _index_field(index: int) -> bytes:
+    """The wire form of an index (kept: a record's values use a few indexes, and answers repeat them)."""
+    if len(_INDEX_FIELDS) >= _INDEX_FIELDS_MAX:
+        _INDEX_FIELDS.clear()
+    field = _INDEX_FIELDS[index] = _U32.pack(index)
+    return field
 
 
 def read_record(raw: bytes) -> StoredRecord:
@@ -343,7 +390,11 @@ def plain_fields(blob: bytes) -> PlainFields | None:
     """A stored value's fields, defaults filled in, for readers that answer without a ``HandleValue`` (the
     wire form here, the HTTP JSON in storage/record_json.py); None for a value the full decoder must read:
     references, fewer than the two fields ``encode_value`` always keeps, more than it writes, or a TTL type
-    it does not know. The fields' own types are the caller's to check; bytes that are not msgpack raise."""
+    it does not know, or a damaged stamped value. The fields' own types are the caller's to check; a packed
+    blob that is not msgpack raises."""
+    if stamped.is_stamped(blob):
+        known = stamped.fields(blob)
+        return known if known is not None and known[3] in _TTL_TYPES else None
     fields = _unpackb(blob, raw=False, use_list=False)
     if type(fields) is not tuple:
         return None

@@ -3,6 +3,7 @@ the same values, the same errors, and wire bytes equal to encoding the public va
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import msgpack
@@ -106,6 +107,17 @@ def blob(*fields: Any) -> bytes:
     return packed
 
 
+def stamped_blob(
+    value_type: bytes = b"URL", data: bytes = b"u", *, ttl_type: int = 0, type_length: int | None = None,
+    data_length: int | None = None, tail: bytes = b"",
+) -> bytes:
+    """A value in the stamped form (storage/stamped.py), its lengths as given."""
+    type_length = len(value_type) if type_length is None else type_length
+    data_length = len(data) if data_length is None else data_length
+    head = struct.pack(">IBIBI", 1_767_225_600, ttl_type, 60, 14, type_length)
+    return head + value_type + struct.pack(">I", data_length) + data + tail
+
+
 DAMAGED = [
     b"",
     b"\x02\x90",
@@ -116,6 +128,14 @@ DAMAGED = [
     record_of(1, blob("URL", b"u", 60, 0, 14, 0, [["88.1/x"]])),  # a reference without its index
     record_of([1], blob("URL", b"u")),  # an index that is not a number
     record_of(1, blob("URL", b"u", 60, 0, 14, 0, [], "extra")),
+    record_of(1, stamped_blob()[:17]),  # stamped, shorter than its header
+    record_of(1, b"\x01"),
+    record_of(1, stamped_blob(type_length=50)),  # the type runs past the blob
+    record_of(1, stamped_blob(type_length=2**20 + 1)),  # over the wire's limit
+    record_of(1, stamped_blob(data_length=5)),  # the lengths do not add up
+    record_of(1, stamped_blob(tail=b"x")),
+    record_of(1, stamped_blob(b"\xff\xfe")),  # a type that is not UTF-8
+    record_of(1, stamped_blob(), 2, stamped_blob(data_length=0)),  # one damaged value of two
 ]
 ODD_BUT_READABLE = [
     record_of(1, blob("URL", b"u", 60, 7)),  # an unknown TTL type (kept, as the full decode keeps it)
@@ -124,6 +144,11 @@ ODD_BUT_READABLE = [
     record_of(1, blob("URL", b"u", 60, 0, 300)),  # permissions wider than the wire's byte
     record_of(1, blob("URL", b"u", 2**40)),  # a TTL wider than the wire's u32
     record_of(1, blob("URL", b"u", 60, 1)),  # absolute TTL
+    record_of(1, stamped_blob(ttl_type=7)),  # stamped, an unknown TTL type
+    record_of(b"7", stamped_blob()),  # stamped, its index stored as text
+    record_of(2**32, stamped_blob()),  # an index wider than the wire's u32
+    record_of(1, stamped_blob("\u4e2d\u6587".encode(), b"\x00")),  # a type that is UTF-8, not ASCII
+    record_of(1, stamped_blob(), 2, blob("EMAIL", b"e")),  # both forms
 ]
 
 
