@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from protocol.values import HandleValue, ValueReference
+from protocol.values import HandleValue, ValueReference, encode_values
 from storage.api import (
     HandleAlreadyExists,
     HandleNotFound,
@@ -17,6 +17,7 @@ from storage.api import (
     ValueNotFound,
 )
 from storage.bulk import bulk_put
+from storage.records import StoredRecord
 from storage.redis_store import RedisStore
 
 H = "88.100.1/abc"
@@ -64,6 +65,26 @@ async def test_add_modify_remove(store: RedisStore) -> None:
     with pytest.raises(ValueNotFound):
         await store.remove_values(H, [1, 7], actor="t")
     assert await store.get(H) == (url(1, "m"), url(2, "x"))
+
+
+async def test_writes_splice_stamped_and_packed_values_alike(store: RedisStore) -> None:
+    """Values with a timestamp are stored stamped (storage/stamped.py), others packed. The scripts splice
+    both forms by index, and the resolution read answers a record of both as the general encoder does."""
+    def stamped_url(index: int, text: str) -> HandleValue:
+        return HandleValue(index=index, type="URL", data=text.encode(), timestamp=1_767_225_600 + index)
+
+    await store.create(H, [url(1, "a"), stamped_url(2, "b")], actor="t")
+    await store.add_values(H, [stamped_url(3, "c")], actor="t")
+    await store.modify_values(H, [stamped_url(1, "m")], actor="t")  # packed, now stamped
+    await store.modify_values(H, [url(2, "x")], actor="t")  # stamped, now packed
+    await store.remove_values(H, [3], actor="t")
+    expected = (stamped_url(1, "m"), url(2, "x"))
+    assert await store.get(H) == expected
+    read: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    store.read_records_soon([H], read.set_result)
+    records = await read
+    assert isinstance(records, list) and isinstance(records[0], StoredRecord)
+    assert records[0].wire == encode_values(expected)
 
 
 async def test_changes_to_missing_handle(store: RedisStore) -> None:
