@@ -22,7 +22,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from protocol.constants import MAX_ARRAY_SIZE
+from protocol.constants import MAX_ARRAY_SIZE, TTLType
 
 # Final names: compiled (setup.py), each is read from a C static, not looked up in the module per use.
 _HEAD: Final = struct.Struct(">IBIBI")  # timestamp, TTL type, TTL, permissions, the type's length
@@ -33,8 +33,9 @@ _PACKED_FIRST: Final = 0x92  # msgpack fixarray of 2 ... 7 items: the first byte
 _PACKED_LAST: Final = 0x97
 _TTL_TYPE_AT: Final = 4
 _TTL_AT: Final = 5
-PERMISSIONS_AT: Final = 9
-_LAST_KNOWN_TTL_TYPE: Final = 1  # TTLType.ABSOLUTE
+_PERMISSIONS_AT: Final = 9
+_RELATIVE: Final = int(TTLType.RELATIVE)
+_LAST_KNOWN_TTL_TYPE: Final = int(TTLType.ABSOLUTE)
 
 StampedFields = tuple[str, bytes, int, int, int, int]  # type, data, ttl, ttl_type, permissions, timestamp
 
@@ -105,7 +106,7 @@ def answers_as_is(blob: bytes) -> bool:
 
 def relative_ttl(blob: bytes, no_relative_ttl: int) -> int:
     """The TTL of a stamped value if relative, else ``no_relative_ttl`` (a blob ``answers_as_is``)."""
-    return _u32(blob, _TTL_AT) if blob[_TTL_TYPE_AT] == 0 else no_relative_ttl
+    return _u32(blob, _TTL_AT) if blob[_TTL_TYPE_AT] == _RELATIVE else no_relative_ttl
 
 
 def fields(blob: bytes) -> StampedFields | None:
@@ -119,4 +120,4 @@ def fields(blob: bytes) -> StampedFields | None:
 
 def permissions(blob: bytes) -> int:
     """The permissions byte of a stamped value (a blob ``answers_as_is``)."""
-    return blob[PERMISSIONS_AT]
+    return blob[_PERMISSIONS_AT]
