@@ -128,3 +128,13 @@ class LogThrottle:
         held, self.suppressed = self.suppressed, 0
         self._next_at = now + self._interval_s
         return held
+
+    def emit(
+        self, logger: logging.Logger, level: int, message: str, *args: object,
+        exc_info: BaseException | None = None,
+    ) -> None:
+        """Log ``message % args`` unless a line went out within the interval; it ends with the count held
+        back since the last one."""
+        held = self.ready(time.monotonic())
+        if held is not None:
+            logger.log(level, message + " (%d more since the last line)", *args, held, exc_info=exc_info)

@@ -8,7 +8,6 @@ node: there is no authentication on resolution, so every answer is public-only w
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from typing import Final, NamedTuple
 
@@ -92,15 +91,11 @@ def _referral_values(record: PrefixRecord) -> Record:
 
 
 def _log_unavailable(exc: StorageUnavailable) -> None:
-    held = _UNAVAILABLE_LOG.ready(time.monotonic())
-    if held is not None:
-        log.warning("storage read failed (%d more since the last line): %s", held, exc, exc_info=exc)
+    _UNAVAILABLE_LOG.emit(log, logging.WARNING, "storage read failed: %s", exc, exc_info=exc)
 
 
 def _log_damaged(key: str, exc: StorageError) -> None:
-    held = _DAMAGED_LOG.ready(time.monotonic())
-    if held is not None:
-        log.error("stored record of %s cannot be read (%d more since the last line): %s", key, held, exc)
+    _DAMAGED_LOG.emit(log, logging.ERROR, "stored record of %s cannot be read: %s", key, exc)
 
 
 def checked(record: StoredRecord) -> StoredRecord | StorageError:

@@ -120,6 +120,7 @@ class LimitSettings:
         instead of being dropped (resolver/udpbuffer.py); 0 keeps the system default. Linux caps it at
         ``net.core.rmem_max`` (the node logs a warning when it does).
     http_max_connections: open HTTP connections per worker and listener; more are closed at once (0 = no cap).
+    http_max_connections_per_address: the same for one client address, so one cannot take every slot.
     http_header_timeout_s: a request's headers must arrive whole within this (slowloris), per request.
     http_keepalive_timeout_s: an idle keep-alive HTTP connection is closed after this.
     http_body_timeout_s: a write's JSON body must arrive whole within this.
@@ -137,6 +138,7 @@ class LimitSettings:
     udp_max_in_flight: int = 1024
     udp_receive_buffer_bytes: int = DEFAULT_RECEIVE_BUFFER_BYTES
     http_max_connections: int = 1024  # admin work: ours; bounds descriptors and buffers (see ulimit -n)
+    http_max_connections_per_address: int = 256  # ours, as tcp_max_connections_per_address
     http_header_timeout_s: float = 10.0
     http_keepalive_timeout_s: float = 15.0
     http_body_timeout_s: float = 30.0
@@ -307,6 +309,9 @@ FIELDS: dict[str, _Field] = {
     "storage_retry_backoff_s": _Field(("storage", "retry_backoff_s"), float, "Redis retry backoff base"),
     "storage_record_buckets": _Field(("storage", "record_buckets"), int, "record buckets of a new database"),
     "http_max_connections": _Field(("limits", "http_max_connections"), int, "HTTP connections per worker"),
+    "http_max_connections_per_address": _Field(
+        ("limits", "http_max_connections_per_address"), int, "HTTP connections per worker and address"
+    ),
     "http_header_timeout_s": _Field(("limits", "http_header_timeout_s"), float, "HTTP header read timeout"),
     "http_keepalive_timeout_s": _Field(("limits", "http_keepalive_timeout_s"), float, "HTTP keep-alive"),
     "http_body_timeout_s": _Field(("limits", "http_body_timeout_s"), float, "HTTP write body timeout"),

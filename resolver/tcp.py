@@ -27,6 +27,7 @@ from typing import Final, cast
 
 from protocol.errors import ProtocolError
 from protocol.framing import NEED_DATA, TcpFramer
+from resolver.address_counts import AddressCounts, peer_address
 from resolver.handler import HandleResponder, Pending, framing_error, internal_error
 from resolver.logs import AccessLog, LogThrottle, log_handle_access
 from resolver.metrics import TransportStats
@@ -43,20 +44,18 @@ class ConnectionTracker:
 
     def __init__(self) -> None:
         self.connections: set[HandleTcpProtocol] = set()
-        self.per_address: dict[str, int] = {}  # open connections by client address
+        self.per_address = AddressCounts()  # the cap is each connection's (max_per_address)
         self.idle = asyncio.Event()
         self.idle.set()
 
     def add(self, connection: HandleTcpProtocol, address: str) -> None:
         self.connections.add(connection)
-        self.per_address[address] = self.per_address.get(address, 0) + 1
+        self.per_address.add(address)
 
     def discard(self, connection: HandleTcpProtocol, address: str) -> None:
         if connection in self.connections:
             self.connections.discard(connection)
-            left = self.per_address.pop(address, 1) - 1
-            if left:
-                self.per_address[address] = left
+            self.per_address.discard(address)
 
     def busy(self) -> bool:
         return any(c.in_flight for c in self.connections)
@@ -101,11 +100,10 @@ class HandleTcpProtocol(asyncio.Protocol):
         self._message_timer: asyncio.TimerHandle | None = None  # lazily re-armed: see _check_message
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        client = str(peer[0]) if peer else ""
+        client = peer_address(transport)
         refusal = self._refusal(client)
         if refusal:
-            _log_refused(refusal)
+            _REFUSED_LOG.emit(log, logging.WARNING, "refusing TCP connections: %s", refusal)
             transport.close()  # never tracked nor read: connection_lost finds nothing to undo
             return
         self.transport = cast(asyncio.Transport, transport)
@@ -119,7 +117,7 @@ class HandleTcpProtocol(asyncio.Protocol):
         tracker = self.tracker
         if self.max_connections and len(tracker.connections) >= self.max_connections:
             return f"{len(tracker.connections)} open, the worker's cap (tcp_max_connections)"
-        held = tracker.per_address.get(client, 0)
+        held = tracker.per_address.held(client)
         if self.max_per_address and held >= self.max_per_address:
             return f"{held} open from {client}, the cap per address (tcp_max_connections_per_address)"
         return ""
@@ -277,8 +275,3 @@ class HandleTcpProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-
-def _log_refused(reason: str) -> None:
-    held = _REFUSED_LOG.ready(asyncio.get_running_loop().time())
-    if held is not None:
-        log.warning("refusing TCP connections: %s; %d more refused since the last line", reason, held)

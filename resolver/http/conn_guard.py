@@ -5,8 +5,9 @@ but not the time a request's headers may take: a slowloris client that sends a h
 connection for ever, and nothing caps how many connections a worker holds. ``GuardedSockSite`` serves a
 runner on an inherited socket like ``web.SockSite`` but with ``GuardedHandler`` connections:
 
-* past ``max_connections`` open connections (per worker and listener) a new connection gets a bare
-  ``503`` with ``Connection: close`` and is closed before any of it is read;
+* past ``max_connections`` open connections (per worker and listener), or ``max_per_address`` from one
+  client address, a new connection gets a bare ``503`` with ``Connection: close`` and is closed before any
+  of it is read (one address must not take every slot, as on Handle TCP: resolver/tcp.py);
 * from the first byte of a request until its header block is complete at most ``header_timeout_s`` may pass,
   else the connection is closed. Body time is bounded separately (``http_body_timeout_s``).
 
@@ -18,6 +19,7 @@ if a release changes them.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,45 +27,87 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from resolver.address_counts import AddressCounts, peer_address
+from resolver.logs import LogThrottle
 from resolver.settings import Settings
 
+log = logging.getLogger(__name__)
 REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
 )
+_REFUSED_LOG = LogThrottle()  # a connection flood logs one line per interval per worker
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectionLimits:
     max_connections: int = 1024  # 0: no cap
     header_timeout_s: float = 10.0  # 0: no header timeout
+    max_per_address: int = 256  # 0: no cap
 
 
 def connection_limits(settings: Settings) -> ConnectionLimits:
     limits = settings.limits
-    return ConnectionLimits(limits.http_max_connections, limits.http_header_timeout_s)
+    return ConnectionLimits(limits.http_max_connections, limits.http_header_timeout_s,
+                            limits.http_max_connections_per_address)
+
+
+def refusal(limits: ConnectionLimits, open_now: int, addresses: AddressCounts, address: str) -> str:
+    """Why a new connection from ``address`` is refused ("" when it is not), ``open_now`` being open on
+    its listener."""
+    if limits.max_connections and open_now >= limits.max_connections:
+        return f"{open_now} open, the listener's cap (http_max_connections)"
+    if addresses.full(address):
+        held = addresses.held(address)
+        return f"{held} open from {address}, the cap per address (http_max_connections_per_address)"
+    return ""
+
+
+def refuse(transport: asyncio.BaseTransport, reason: str) -> None:
+    """A bare 503, and the connection closed before any of it is read; ``reason`` is logged ("": a graceful
+    stop, which refuses every new connection and says so once)."""
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.write(REFUSAL)
+    transport.close()
+    if reason:
+        _REFUSED_LOG.emit(log, logging.WARNING, "refusing HTTP connections: %s", reason)
 
 
 class GuardedHandler(RequestHandler):
     """aiohttp's request handler with the connection cap and the header timer."""
 
-    def __init__(self, manager: web.Server, limits: ConnectionLimits, **kwargs: Any) -> None:
+    def __init__(
+        self, manager: web.Server, limits: ConnectionLimits, addresses: AddressCounts, **kwargs: Any
+    ) -> None:
         super().__init__(manager, **kwargs)
         self._limits = limits
+        self._addresses = addresses  # the listener's, shared with its fast lane
+        self._address: str | None = None  # the client address whose slot this connection holds
         self._header_timer: asyncio.TimerHandle | None = None
         self._refused = False
 
+    def adopt(self, address: str) -> None:
+        """Take over a connection whose address slot is already held (the fast lane's hand-over): call
+        before ``connection_made``, which then neither checks nor takes one."""
+        self._address = address
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        cap = self._limits.max_connections
-        if cap and self._manager is not None and len(self._manager.connections) >= cap:
-            self._refused = True
-            if isinstance(transport, asyncio.WriteTransport):
-                transport.write(REFUSAL)
-            transport.close()
-            return
+        if self._address is None:  # a connection of its own, not one the fast lane handed over
+            address = peer_address(transport)
+            open_now = len(self._manager.connections) if self._manager is not None else 0
+            reason = refusal(self._limits, open_now, self._addresses, address)
+            if reason:
+                self._refused = True
+                refuse(transport, reason)
+                return
+            self._addresses.add(address)
+            self._address = address
         super().connection_made(transport)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._stop_header_timer()
+        if self._address is not None:
+            self._addresses.discard(self._address)
+            self._address = None
         if not self._refused:
             super().connection_lost(exc)
 
@@ -93,7 +137,8 @@ class GuardedHandler(RequestHandler):
 
 
 # Given the listener's ``GuardedHandler`` factory, the protocol factory that serves connections first (the
-# HTTP fast lane, resolver/http/fastlane.py, which hands connections it does not answer to such a handler).
+# HTTP fast lane, resolver/http/fastlane.py, which hands connections it does not answer to such a handler,
+# adopting the address slot it took: ``GuardedSockSite``'s ``addresses`` are the lane's).
 FrontProtocol = Callable[[Callable[[], GuardedHandler]], Callable[[], asyncio.Protocol]]
 
 
@@ -102,11 +147,14 @@ class GuardedSockSite(web.SockSite):
 
     def __init__(
         self, runner: web.BaseRunner, sock: Any, limits: ConnectionLimits, *,
-        front: FrontProtocol | None = None, **kwargs: Any,
+        front: FrontProtocol | None = None, addresses: AddressCounts | None = None, **kwargs: Any,
     ) -> None:
+        """``addresses``: the listener's open connections by client address, when its ``front`` counts them
+        too (else the site keeps its own, capped at ``limits.max_per_address``)."""
         super().__init__(runner, sock, **kwargs)
         self._limits = limits
         self._front = front
+        self._addresses = AddressCounts(limits.max_per_address) if addresses is None else addresses
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with its runner (what SockSite.start does first)
@@ -117,7 +165,7 @@ class GuardedSockSite(web.SockSite):
         options = dict(server._kwargs)  # the handler options the runner was given (keepalive_timeout, ...)
 
         def make() -> GuardedHandler:
-            return GuardedHandler(server, self._limits, loop=loop, **options)
+            return GuardedHandler(server, self._limits, self._addresses, loop=loop, **options)
 
         factory: Callable[[], asyncio.Protocol] = make if self._front is None else self._front(make)
         self._server = await loop.create_server(

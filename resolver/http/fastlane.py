@@ -20,7 +20,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from resolver.http.conn_guard import ConnectionLimits, GuardedSockSite
+from resolver.address_counts import AddressCounts
+from resolver.http.conn_guard import ConnectionLimits, GuardedHandler, GuardedSockSite
 from resolver.http.lane_conn import LaneConnection
 from resolver.http.lane_rest import LaneContext
 
@@ -36,7 +37,9 @@ async def open_public_site(
         raise RuntimeError("open_public_site before the runner was set up")
     lane = FastLane(runner.app, server, limits, keepalive_s) if fast_lane and ssl_context is None else None
     front = lane.front if lane is not None else None
-    await GuardedSockSite(runner, sock, limits, ssl_context=ssl_context, front=front).start()
+    addresses = lane.addresses if lane is not None else None
+    site = GuardedSockSite(runner, sock, limits, ssl_context=ssl_context, front=front, addresses=addresses)
+    await site.start()
     return lane
 
 
@@ -45,7 +48,8 @@ class FastLane:
     the limits, and the open connections (for the cap, the gauge and the graceful stop)."""
 
     __slots__ = (
-        "connections", "context", "handed_over", "idle", "keepalive_s", "limits", "make_handler", "server",
+        "addresses", "connections", "context", "handed_over", "idle", "keepalive_s", "limits", "make_handler",
+        "server",
     )
 
     def __init__(
@@ -55,15 +59,17 @@ class FastLane:
         ``keepalive_timeout``. Give ``front`` to the listener's ``GuardedSockSite``."""
         self.context = LaneContext(app)
         self.server = server
-        self.make_handler: Callable[[], asyncio.Protocol] | None = None
+        self.make_handler: Callable[[], GuardedHandler] | None = None
         self.limits = limits
+        # Open connections by client address on both sides: a connection handed to aiohttp keeps its slot.
+        self.addresses = AddressCounts(limits.max_per_address)
         self.keepalive_s = keepalive_s
         self.connections: set[LaneConnection] = set()
         self.handed_over = 0  # connections given to aiohttp (the tests' proof of which side answered)
         self.idle = asyncio.Event()  # set while no fast-lane connection is open (the graceful stop waits)
         self.idle.set()
 
-    def front(self, make_handler: Callable[[], asyncio.Protocol]) -> Callable[[], LaneConnection]:
+    def front(self, make_handler: Callable[[], GuardedHandler]) -> Callable[[], LaneConnection]:
         """``conn_guard.FrontProtocol``: keep the listener's handler factory; serve ``LaneConnection``s."""
         self.make_handler = make_handler
         return self.protocol
@@ -71,9 +77,9 @@ class FastLane:
     def protocol(self) -> LaneConnection:
         return LaneConnection(self)
 
-    def full(self) -> bool:
-        cap = self.limits.max_connections
-        return bool(cap) and len(self.connections) + len(self.server.connections) >= cap
+    def open_now(self) -> int:
+        """Open connections on this listener: the lane's and those aiohttp holds (its cap counts both)."""
+        return len(self.connections) + len(self.server.connections)
 
     def begin_close(self) -> None:
         """The graceful stop begins: idle connections close now, busy ones after their answer, new ones

@@ -15,7 +15,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Final, cast
 
 from protocol.http1 import NEED_DATA, RequestHead, parse_head
-from resolver.http.conn_guard import REFUSAL
+from resolver.address_counts import peer_address
+from resolver.http.conn_guard import refusal, refuse
 from resolver.http.lane_rest import Pending
 from resolver.http.lane_targets import HANDOVER, Handover
 from resolver.http.lane_wire import server_error
@@ -58,13 +59,14 @@ class LaneConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # a stream's (uvloop's are not asyncio subclasses)
         lane = self._lane
-        if lane.context.closing or lane.full():  # conn_guard's cap: a bare 503, closed before it is read
-            transport.write(REFUSAL)
-            transport.close()
+        peer = peer_address(transport)
+        reason = refusal(lane.limits, lane.open_now(), lane.addresses, peer)  # conn_guard's caps
+        if reason or lane.context.closing:
+            refuse(transport, reason)
             return
         self._transport = transport
-        peer = transport.get_extra_info("peername")
-        self._peer = peer[0] if isinstance(peer, tuple) else ""
+        self._peer = peer
+        lane.addresses.add(peer)  # held until the connection closes, on the lane or after its hand-over
         lane.connections.add(self)
         lane.idle.clear()
         self._touch()
@@ -74,6 +76,7 @@ class LaneConnection(asyncio.Protocol):
             self._transport = None
             self._stop_timers()
             self._lane.forget(self)
+            self._lane.addresses.discard(self._peer)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -198,6 +201,7 @@ class LaneConnection(asyncio.Protocol):
         if make is None:
             raise RuntimeError("the fast lane serves only behind a GuardedSockSite (FastLane.front)")
         handler = make()
+        handler.adopt(self._peer)  # the address slot goes with the connection
         handler.connection_made(transport)
         transport.set_protocol(handler)
         if unread and not transport.is_closing():

@@ -1,6 +1,7 @@
 """What the route, the front door and the connection guard do still holds on the fast lane: idle and header
-timeouts, the connection cap, long pipelines (reading pauses while a miss is read), the sampled access log,
-the connection gauge, and the graceful stop with a miss in flight (Redis paused: the read must wait)."""
+timeouts, the connection caps (in all and per address), long pipelines (reading pauses while a miss is
+read), the sampled access log, the connection gauge, and the graceful stop with a miss in flight (Redis
+paused: the read must wait)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ import redis
 from aiohttp import web
 
 from resolver.demo_data import DEMO_PREFIX
+from resolver.http import conn_guard
 from resolver.http.conn_guard import REFUSAL, ConnectionLimits
 from resolver.http.fastlane import open_public_site
-from resolver.logs import ACCESS_LOGGER, AccessLog
+from resolver.logs import ACCESS_LOGGER, AccessLog, LogThrottle
 from resolver.settings import LimitSettings, Settings
 from storage import keys
 from storage.redis_store import RedisStore
@@ -85,6 +87,47 @@ async def test_the_connection_cap_counts_both_sides(redis_url: str, tmp_path: Pa
         assert await asyncio.wait_for(reader.read(), READ_TIMEOUT_S) == REFUSAL
         for _, kept_writer in [*kept, (reader, writer)]:
             kept_writer.close()
+
+
+async def _answered(port: int, source: str = HOST) -> bool:
+    """Does a new connection from ``source`` get its GET answered (or the cap's bare 503)?"""
+    reader, writer = await asyncio.open_connection(HOST, port, local_addr=(source, 0))
+    try:
+        writer.write(get(REST))
+        answer = await asyncio.wait_for(reader.read(len(REFUSAL)), READ_TIMEOUT_S)
+        assert answer == REFUSAL or answer.startswith(b"HTTP/1.1 200 OK"), answer
+        return answer != REFUSAL
+    finally:
+        writer.close()
+
+
+async def test_one_address_cannot_take_every_slot(
+    redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``http_max_connections_per_address`` on both sides: with the lane, a connection it answers and one
+    it handed to aiohttp count together; without it, aiohttp's own count. Another address still gets in,
+    a closed connection gives its slot back, and each refusal is logged."""
+    monkeypatch.setattr(conn_guard, "_REFUSED_LOG", LogThrottle(0.0))  # every line, not one per 5 s
+    caplog.set_level(logging.WARNING, logger=conn_guard.__name__)
+    async with serving_pair(redis_url, tmp_path, _limits(http_max_connections_per_address=2)) as (on, off):
+        assert on.lane is not None
+        for served in (on, off):
+            kept = [await asyncio.open_connection(HOST, served.port) for _ in range(2)]
+            kept[0][1].write(get(REST))  # stays on the lane (when there is one)
+            kept[1][1].write(get("/api/prefixes"))  # handed to aiohttp: its slot goes with it
+            for reader, _ in kept:
+                assert (await read_response(reader, "GET")).startswith(b"HTTP/1.1 200 OK")
+            caplog.clear()
+            assert not await _answered(served.port)  # a third from 127.0.0.1: refused
+            assert "refusing HTTP connections: 2 open from 127.0.0.1, the cap per address" in caplog.text
+            assert await _answered(served.port, "127.0.0.2")  # another address: served
+            kept[1][1].close()
+            deadline = time.monotonic() + READ_TIMEOUT_S
+            while not await _answered(served.port):  # until the node has seen it close
+                assert time.monotonic() < deadline, "the closed connection's slot never came back"
+                await asyncio.sleep(0.01)
+            kept[0][1].close()
+        await _until(lambda: on.lane is not None and not on.lane.addresses.open)
 
 
 async def test_a_long_pipeline_of_misses_is_answered_in_order(redis_url: str, tmp_path: Path) -> None:

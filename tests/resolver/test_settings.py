@@ -65,7 +65,8 @@ def test_parse_address_forms() -> None:
 def test_cache_udp_and_storage_tuning_have_names(tmp_path: Path) -> None:
     config = tmp_path / "node.toml"
     config.write_text("[storage]\nmax_connections = 8\nretries = 1\n[cache]\nmax_hot_responses = 10\n")
-    env = {"IDNODE_UDP_MAX_PARTIAL": "5", "IDNODE_STORAGE_SOCKET_TIMEOUT_S": "0.5"}
+    env = {"IDNODE_UDP_MAX_PARTIAL": "5", "IDNODE_STORAGE_SOCKET_TIMEOUT_S": "0.5",
+           "IDNODE_HTTP_MAX_CONNECTIONS_PER_ADDRESS": "3"}
     flags = {"storage_retry_backoff_s": "0.2", "storage_record_buckets": "64", "udp_max_in_flight": "7"}
     settings = load_settings(flags, env, config)
     assert (settings.storage.max_connections, settings.storage.retries) == (8, 1)
@@ -73,3 +74,4 @@ def test_cache_udp_and_storage_tuning_have_names(tmp_path: Path) -> None:
     assert (settings.limits.udp_max_partial, settings.storage.socket_timeout_s) == (5, 0.5)
     assert (settings.storage.retry_backoff_s, settings.storage.record_buckets) == (0.2, 64)
     assert settings.limits.udp_max_in_flight == 7
+    assert settings.limits.http_max_connections_per_address == 3

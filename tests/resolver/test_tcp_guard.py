@@ -59,13 +59,13 @@ async def test_one_address_cannot_take_every_slot(responder: HandleResponder) ->
     _, refused = connect(responder, tracker, max_connections=10, max_per_address=2)
     _, other = connect(responder, tracker, max_connections=10, max_per_address=2, address="198.51.100.2")
     assert refused.closed and not other.closed and not any(t.closed for _, t in held)
-    assert tracker.per_address == {"192.0.2.1": 2, "198.51.100.2": 1}
+    assert tracker.per_address.open == {"192.0.2.1": 2, "198.51.100.2": 1}
     held[0][0].connection_lost(None)
     _, again = connect(responder, tracker, max_connections=10, max_per_address=2)
-    assert not again.closed and tracker.per_address["192.0.2.1"] == 2
+    assert not again.closed and tracker.per_address.held("192.0.2.1") == 2
     for proto in list(tracker.connections):
         proto.connection_lost(None)
-    assert tracker.per_address == {} and not tracker.connections
+    assert tracker.per_address.open == {} and not tracker.connections
 
 
 async def test_a_message_dribbled_past_the_timeout_closes_the_connection(responder: HandleResponder) -> None:
