@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _FEED_RETRY_S = 0.5
 _PARENT_CHECK_S = 1.0
+# A step of the graceful stop that takes longer is named in the log: a stop that hangs says where.
+_SLOW_STOP_STEP_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,19 +227,41 @@ async def _stop_servers(servers: _Servers, deadline_s: float) -> None:
     try:
         await asyncio.wait_for(asyncio.gather(*waits), deadline_s)
     except TimeoutError:
-        log.warning("shutdown deadline passed with requests in flight; closing them")
+        log.warning("shutdown deadline passed with %s; closing them", _still_open(servers))
     for conn in list(servers.tracker.connections):
         conn.close()
     if servers.udp_transport is not None:
         servers.udp_transport.close()
     if servers.lane is not None:
         servers.lane.abort()  # past the deadline only: the wait above saw every lane connection go
-    if servers.runner is not None:
-        await servers.runner.cleanup()  # aiohttp's own graceful stop, bounded by shutdown_timeout
+    if servers.runner is not None:  # aiohttp's own graceful stop, bounded by shutdown_timeout
+        await _stop_step("stopping the HTTP server", servers.runner.cleanup())
     if servers.admin_runner is not None:
-        await servers.admin_runner.cleanup()
+        await _stop_step("stopping the admin HTTP server", servers.admin_runner.cleanup())
     if servers.ops_runner is not None:
-        await servers.ops_runner.cleanup()
+        await _stop_step("stopping the ops HTTP server", servers.ops_runner.cleanup())
+
+
+def _still_open(servers: _Servers) -> str:
+    """What the graceful stop still waits for, for the log line at its deadline."""
+    connections = servers.tracker.connections
+    parts = [f"{sum(c.in_flight for c in connections)} Handle TCP requests on {len(connections)} connections"]
+    if servers.udp is not None:
+        parts.append(f"{servers.udp.in_flight} Handle UDP misses")
+    if servers.lane is not None:
+        parts.append(f"{len(servers.lane.connections)} HTTP fast-lane connections")
+    return ", ".join(parts)
+
+
+async def _stop_step(name: str, step: Awaitable[object]) -> None:
+    """Await one step of the stop; one that takes over ``_SLOW_STOP_STEP_S`` is logged by name."""
+    started = time.monotonic()
+    try:
+        await step
+    finally:
+        took = time.monotonic() - started
+        if took > _SLOW_STOP_STEP_S:
+            log.warning("worker %d: %s took %.1f s", os.getpid(), name, took)
 
 
 async def serve(
@@ -260,7 +284,9 @@ async def serve(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
-    parent = loop.create_task(watch_parent(parent_pid, stop)) if parent_pid is not None else None
+    parent = None
+    if parent_pid is not None:
+        parent = loop.create_task(watch_parent(parent_pid, stop), name="supervisor watch")
     obs = WorkerObservation(settings)  # ops work: metrics (None when off), access log, ops routes
     store = await open_store(settings.storage, observer=obs.stats)
     servers = _Servers()
@@ -272,7 +298,7 @@ async def serve(
         if store.fast_reader is not None:  # up before the first miss: a handoff to its fallback means trouble
             await store.fast_reader.connect()
         resolver = make_resolver(settings, store, PrefixRegistry(await store.list_prefixes()))
-        feed = loop.create_task(follow_changes(store, resolver, obs.stats))
+        feed = loop.create_task(follow_changes(store, resolver, obs.stats), name="change feed")
         obs.start(resolver.cache, servers.levels(resolver.cache, store.fast_reader))
         await _start_servers(settings, sockets, resolver, servers, obs)
         collector.start(loop)  # issue 4: gc passes were the stalls behind the p99 (resolver/gctune.py)
@@ -287,8 +313,9 @@ async def serve(
         for task in (feed, parent):
             if task is not None:
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        await obs.aclose()  # ops work: the last flush, so nothing counted is lost
+                stopped = asyncio.gather(task, return_exceptions=True)
+                await _stop_step(f"stopping the {task.get_name()}", stopped)
+        await _stop_step("the last metrics flush", obs.aclose())  # ops work: nothing counted is lost
         if resolver is not None:
-            await resolver.loader.aclose()
-        await store.aclose()
+            await _stop_step("answering the misses still waiting", resolver.loader.aclose())
+        await _stop_step("closing the store", store.aclose())

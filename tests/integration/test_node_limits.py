@@ -197,7 +197,7 @@ def test_workers_die_with_a_killed_supervisor(redis_url: str, tmp_path: Path) ->
     try:
         os.kill(node.pid, signal.SIGKILL)
         node.proc.wait(10)
-        assert _await_gone(workers, 10) == [], "workers outlived their supervisor"
+        assert _await_gone(workers, 10) == [], f"workers outlived their supervisor:\n{node.log()}"
     finally:
         for pid in workers:
             if not _gone(pid):
@@ -258,6 +258,24 @@ def test_sigterm_during_a_restart_stops_promptly(demo_redis: RedisProcess, tmp_p
 
 
 @pytest.mark.slow
+def test_a_stop_past_its_deadline_says_what_it_waited_for(demo_redis: RedisProcess, tmp_path: Path) -> None:
+    # A miss whose read never returns (Redis stopped): the stop closes it at the deadline, and the log says
+    # what was still in flight (as it names any later step that takes over a second), so a stop that hangs
+    # can be read from the log alone.
+    node = start_node(tmp_path / "node", demo_redis.url, "--shutdown-deadline-s", "1", workers=1)
+    try:
+        with paused(demo_redis), socket.create_connection((HOST, node.handle_port)) as sock:
+            sock.sendall(resolution_request(f"{DEMO_PREFIX}/cold-1", request_id=1))
+            time.sleep(0.5)  # for the worker to read it: loopback takes microseconds, nothing else to poll
+            code = _sigterm_exit_code(node)  # while Redis is still stopped
+        assert code == 0, node.log()
+        log = node.log()
+        assert "shutdown deadline passed with 1 Handle TCP requests on 1 connections" in log, log
+    finally:
+        node.stop()
+
+
+@pytest.mark.slow
 def test_sigterm_during_the_first_start_stops_promptly(demo_redis: RedisProcess, tmp_path: Path) -> None:
     # Workers that cannot get ready (Redis accepts connections and never answers) must not hold SIGTERM up
     # for the 60 s readiness timeout.
@@ -270,6 +288,6 @@ def test_sigterm_during_the_first_start_stops_promptly(demo_redis: RedisProcess,
             state = _await_workers(node, all_starting, "every worker starting")  # right after the first fork
             workers = [w.pid for w in state.workers]
             assert _sigterm_exit_code(node) == 0, node.log()  # while Redis is still paused
-            assert _await_gone(workers, 10) == [], "workers outlived their supervisor"
+            assert _await_gone(workers, 10) == [], f"workers outlived their supervisor:\n{node.log()}"
         finally:
             node.stop()
