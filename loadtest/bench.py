@@ -110,8 +110,10 @@ REDIS_CPUS = SERVER_CPUS
 
 SCENARIOS = (
     Scenario("UDP echo (bare uvloop)", "udp", "udp-echo", "zipf:1.1", None),
-    Scenario("UDP warm cache (Zipf 1.1)", "udp", "node", "zipf:1.1", "UDP echo (bare uvloop)", 0.5, 2.0),
-    Scenario("UDP cold cache (uniform)", "udp", COLD_NODE, "uniform", "UDP warm cache (Zipf 1.1)", 0.5, 2.0),
+    Scenario("UDP warm cache (Zipf 1.1)", "udp", "node", "zipf:1.1", "UDP echo (bare uvloop)", 0.5, 2.0,
+             "udp-echo"),
+    Scenario("UDP cold cache (uniform)", "udp", COLD_NODE, "uniform", "UDP warm cache (Zipf 1.1)", 0.5, 2.0,
+             "udp-floor"),
     # A miss with none of the node's own work: the echo after a Redis read (loadtest.miss_floor).
     Scenario("UDP miss floor (echo after a Redis read)", "udp", "udp-floor", "uniform",
              "UDP cold cache (uniform)"),
@@ -119,14 +121,17 @@ SCENARIOS = (
     # The same node started with --no-metrics: the cost of metrics on the hot path (issue 6: under 5 %).
     Scenario(METRICS_OFF, "udp", "node-nometrics", "zipf:1.1", None),
     Scenario("TCP echo (bare uvloop)", "tcp", "tcp-echo", "zipf:1.1", None),
-    Scenario("TCP warm cache (Zipf 1.1)", "tcp", "node", "zipf:1.1", "TCP echo (bare uvloop)", 0.5, 2.0),
-    Scenario("TCP cold cache (uniform)", "tcp", COLD_NODE, "uniform", "TCP warm cache (Zipf 1.1)", 0.5, 2.0),
+    Scenario("TCP warm cache (Zipf 1.1)", "tcp", "node", "zipf:1.1", "TCP echo (bare uvloop)", 0.5, 2.0,
+             "tcp-echo"),
+    Scenario("TCP cold cache (uniform)", "tcp", COLD_NODE, "uniform", "TCP warm cache (Zipf 1.1)", 0.5, 2.0,
+             "tcp-floor"),
     Scenario("TCP miss floor (echo after a Redis read)", "tcp", "tcp-floor", "uniform",
              "TCP cold cache (uniform)"),
     Scenario("HTTP hello (bare aiohttp)", "http", "http-hello", "zipf:1.1", None),
-    Scenario("HTTP warm cache (Zipf 1.1)", "http", "node", "zipf:1.1", "HTTP hello (bare aiohttp)", 0.8, 5.0),
+    Scenario("HTTP warm cache (Zipf 1.1)", "http", "node", "zipf:1.1", "HTTP hello (bare aiohttp)", 0.8, 5.0,
+             "http-hello"),
     Scenario("HTTP cold cache (uniform)", "http", COLD_NODE, "uniform", "HTTP warm cache (Zipf 1.1)", 0.5,
-             5.0),
+             5.0, "http-hello"),
 )
 
 
@@ -391,7 +396,20 @@ def half_run(options: BenchOptions, scenario: Scenario, servers: dict[str, Serve
               f"stolen {stolen / wall:.1%}", flush=True)
     if loop is not None:
         print(f"    worker loop held {loop.held_s / wall:.1%}, {loop.stalls} stalls > 10 ms", flush=True)
-    return HalfRun(result, wall, waited, stolen, cache, loop, cpu)
+    floor = floor_p99(options, scenario, servers, spec)
+    return HalfRun(result, wall, waited, stolen, cache, loop, cpu, floor)
+
+
+def floor_p99(options: BenchOptions, scenario: Scenario, servers: dict[str, Server], spec: RunSpec
+              ) -> int | None:
+    """The p99 of the scenario's latency floor (a bare server) offered what ``spec`` offered the row, with
+    the same keys: None for a row without one."""
+    if not scenario.latency_floor:
+        return None
+    floor = dataclasses.replace(scenario, server=scenario.latency_floor)
+    floor_spec = _spec(options, floor, servers, spec.rate, spec.duration_s, seed=spec.seed)
+    print(f"    {scenario.latency_floor} at the same rate:", flush=True)
+    return _run(servers[scenario.latency_floor], floor_spec).summary.p99_us
 
 
 def node_counters(

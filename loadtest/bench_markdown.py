@@ -31,6 +31,9 @@ class Scenario:
     compare_to: str | None  # the scenario whose rate this one's ratio is taken against
     min_ratio: float = 0.0  # the issue's target for that ratio
     p99_target_ms: float = 0.0  # the issue's p99 target at half the maximum rate
+    # A bare server (a baseline kind) run at this row's half rate too, after each half run: the p99 this
+    # machine gives a server that does nothing but answer (or read Redis and answer) at that rate.
+    latency_floor: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,7 @@ class HalfRun:
     # CPU seconds the server used in the run: "half the maximum" rate is not half the load where the maximum
     # was reached by batching (a saturated server reads many requests per wake-up; at half, about one).
     server_cpu_s: float = 0.0
+    floor_p99_us: int | None = None  # the scenario's ``latency_floor`` server's p99 at the same rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,12 @@ class Measurement:
     def p99_range_us(self) -> tuple[int, int]:
         p99s = [h.result.summary.p99_us for h in self.halves]
         return min(p99s), max(p99s)
+
+    @property
+    def floor_p99_us(self) -> int | None:
+        """The median of the latency floor's p99s at this row's half rate (None: the row has no floor)."""
+        p99s = sorted(h.floor_p99_us for h in self.halves if h.floor_p99_us is not None)
+        return p99s[len(p99s) // 2] if p99s else None
 
     @property
     def server_wait_at_half(self) -> float:
@@ -174,6 +184,11 @@ def _p99_cell(m: Measurement) -> str:
     return f"{ms(p99)} ({verdict} <= {m.scenario.p99_target_ms:g})"
 
 
+def _floor_cell(m: Measurement) -> str:
+    p99 = m.floor_p99_us
+    return "-" if p99 is None else f"{ms(p99)} ({m.scenario.latency_floor})"
+
+
 def per_core(m: Measurement) -> float:
     """Answered requests per second of server CPU in the maximum run: what one saturated core would carry.
 
@@ -196,12 +211,13 @@ def scenario_rows(report: BenchReport) -> list[str]:
     runs = max((len(m.halves) for m in report.measurements), default=1)
     rows = ["| scenario | resolutions/s (max) | maximum of each search | ratio | per CPU-second | "
             "ratio per CPU-second | p50 ms | "
-            f"p99 ms (median of {runs}) | p99 range ms | p99.9 ms | resolutions/day | found | "
+            f"p99 ms (median of {runs}) | p99 range ms | bare server's p99 ms at the same rate | p99.9 ms | "
+            "resolutions/day | found | "
             "answers from cache | failed at half | server CPU at max | server CPU at half | "
             "generator send lag p99 ms | "
             "server waited for its core at half | core stolen by the host at half | "
             "worker loop held at half (stalls > 10 ms per run) |",
-            "|---|---:|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "|---|---:|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in report.measurements:
         s = m.half.summary
         low, high = m.p99_range_us
@@ -210,7 +226,8 @@ def scenario_rows(report: BenchReport) -> list[str]:
         searches = " / ".join(f"{rate:,.0f}" for rate in m.searches) or "-"
         rows.append(f"| {m.scenario.name} | {m.max_rate:,.0f} | {searches} | {_ratio_cell(m, by_name)} | "
                     f"{per_core(m):,.0f} | {_per_core_ratio_cell(m, by_name)} | {ms(s.p50_us)} | "
-                    f"{_p99_cell(m)} | {ms(low)}-{ms(high)} | {ms(s.p999_us)} | {per_day(m.max_rate):,.0f} | "
+                    f"{_p99_cell(m)} | {ms(low)}-{ms(high)} | {_floor_cell(m)} | {ms(s.p999_us)} | "
+                    f"{per_day(m.max_rate):,.0f} | "
                     f"{_found(m):.1%} | {share} | {m.failed_at_half:.2%} | "
                     f"{m.server_cpu:.0%} | {m.server_cpu_at_half:.0%} | {send_lag} | "
                     f"{m.server_wait_at_half:.1%} | {m.stolen_at_half:.1%} | {_loop_cell(m)} |")
@@ -319,7 +336,12 @@ HOW_TO_READ = (
     "save. "
     "Latencies are from the runs at half the maximum, against the p99 target (2 ms UDP/TCP, 5 ms HTTP): "
     "p50 and p99.9 from the median run; *found* is the share of their answers that carried the record "
-    "(RC 1 / HTTP 200). *answers from cache* is the node's own count (`idnode_cache_lookups_total`, hits "
+    "(RC 1 / HTTP 200). *bare server's p99 at the same rate* is the median p99 of a bare server run "
+    "right after each half run, at the same rate with the same keys: the echo for a warm row, the miss "
+    "floor (the echo after a Redis read) for a cold UDP/TCP row, the constant aiohttp app for HTTP (above "
+    "its own maximum it sheds, and its p99 is the backlog's): what this machine gives a server that does "
+    "nothing else at that rate, so the part of a row's p99 above it is the node's own. "
+    "*answers from cache* is the node's own count (`idnode_cache_lookups_total`, hits "
     "over lookups during the half runs): a \"warm\" row's misses are the Zipf tail's first-time keys, "
     "read from Redis. *server CPU at max* is the cores the server (node: supervisor and worker) used "
     "during the maximum run: well under 100 % while requests failed means the server was starved by other "

@@ -55,6 +55,7 @@ from loadtest.processes import (
     process_sched_wait_s,
     stop_process,
 )
+from loadtest.report import ms
 from loadtest.runner import RunSpec
 from loadtest.seed import SeedResult
 from loadtest.session import RunResult
@@ -161,7 +162,14 @@ def test_the_row_shows_the_median_run_the_range_and_the_cache_share_of_all_runs(
     assert _measurement([1.0, 6.0], [None, None]).half.summary.p99_us > 5_500
     report = BenchReport("loadtest bench", machine_info(), SeedResult(100, 1.0), (m,), 1.0)
     row = scenario_rows(report)[2]
-    assert f"| {m.half.summary.p99_us / 1000:.2f} (MISSES <= 2) | {low / 1000:.2f}-{high / 1000:.2f} |" in row
+    span = f"{low / 1000:.2f}-{high / 1000:.2f}"
+    assert f"| {m.half.summary.p99_us / 1000:.2f} (MISSES <= 2) | {span} | - |" in row  # no floor measured
+    floors = (3_000, None, 1_000)
+    floored = dataclasses.replace(m, halves=tuple(
+        dataclasses.replace(h, floor_p99_us=p99) for h, p99 in zip(m.halves, floors, strict=True)))
+    assert floored.floor_p99_us == 3_000  # the worse middle of the runs that measured it (1 and 3 ms)
+    assert f"| {span} | 3.00 (udp-echo) |" in scenario_rows(
+        dataclasses.replace(report, measurements=(floored,)))[2]
     assert "| 100.0% | 75.0% |" in row  # found, then answers from cache
     assert "| 50% | 20% |" in row  # server CPU at the maximum, then at half
 
@@ -229,14 +237,17 @@ def test_loop_delays_are_read_from_the_metrics_text_and_shown_per_run() -> None:
     assert scenario_rows(report)[2].endswith("| 0.5% (1.0) |")
 
 
-def test_a_node_scenario_reports_the_share_of_answers_its_cache_served(node: Server, tmp_path: Path) -> None:
+def test_a_node_scenario_reports_the_share_of_answers_its_cache_served(
+    node: Server, udp_echo: Server, tmp_path: Path
+) -> None:
     options = BenchOptions(output=tmp_path / "BENCHMARKS.md", quick=True, count=NODE_KEYS, scenario_s=1.0,
                            probe_rate=1_000.0, connections=2, half_runs=2, peak_searches=1)
     scenario = SCENARIOS[1]
-    assert (scenario.server, scenario.keys) == ("node", "zipf:1.1")
-    m = measure(options, scenario, {"node": node})
+    assert (scenario.server, scenario.keys, scenario.latency_floor) == ("node", "zipf:1.1", "udp-echo")
+    m = measure(options, scenario, {"node": node, "udp-echo": udp_echo})
     assert len(m.halves) == 2
     for h in m.halves:
+        assert h.floor_p99_us is not None and h.floor_p99_us > 0  # the echo ran at the row's half rate too
         assert h.cache is not None
         assert h.cache.lookups >= h.result.tally.answered > 0  # every answer looked the cache up
         assert h.loop is not None and h.loop.stalls >= 0  # the node counts its event-loop delays
@@ -244,6 +255,8 @@ def test_a_node_scenario_reports_the_share_of_answers_its_cache_served(node: Ser
     assert 0.5 < m.cache_share <= 1.0  # 500 keys, warmed up: the half runs are served mostly from the cache
     report = BenchReport("loadtest bench --quick", machine_info(), SeedResult(NODE_KEYS, 1.0), (m,), 1.0)
     assert f"| {m.cache_share:.1%} |" in scenario_rows(report)[2]
+    assert m.floor_p99_us in {h.floor_p99_us for h in m.halves}
+    assert f"| {ms(m.floor_p99_us or 0)} (udp-echo) |" in scenario_rows(report)[2]
     rss = node.rss_bytes()
     assert rss > process_rss_bytes(node.workers[0]) > 10_000_000  # supervisor and worker, both Python
     shown = memory_line(dataclasses.replace(report, node_memory={"node": rss, "node-cold": 2 * rss}))
