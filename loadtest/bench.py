@@ -12,8 +12,11 @@ Then the latencies (the issue's "p99 at half the maximum rate"): ``HALF_RUNS`` r
 its maximum for every scenario in turn (``round_order``), so that a noisy minute on this shared machine
 lands on one run of many rows instead of every run of one row; a row shows the median p99 of its runs and
 the range, with the node's cache hit share and what the machine took from the server's core (run-queue wait,
-hypervisor steal) in those runs. Ratios compare figures taken in this one run on this one machine. Every run
-is bounded in time; traffic stays on loopback. The result is written as Markdown (``bench_markdown.py``).
+hypervisor steal) in those runs. After each half run of a row with a ``latency_floor``, that bare server (the
+echo, the miss floor or the aiohttp app) runs at the same rate with the same keys: the p99 this machine gives
+a server that does nothing else there. Ratios compare figures taken in this one run on this one machine.
+Every run is bounded in time; traffic stays on loopback. The result is written as Markdown
+(``bench_markdown.py``).
 """
 
 from __future__ import annotations

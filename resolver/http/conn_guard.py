@@ -63,8 +63,8 @@ def refusal(limits: ConnectionLimits, open_now: int, addresses: AddressCounts, a
 
 
 def refuse(transport: asyncio.BaseTransport, reason: str) -> None:
-    """A bare 503, and the connection closed before any of it is read; ``reason`` is logged ("": a graceful
-    stop, which refuses every new connection and says so once)."""
+    """A bare 503, and the connection closed before any of it is read; ``reason`` is logged (at most one
+    line per interval per worker), unless it is "" (the graceful stop refuses every new connection)."""
     if isinstance(transport, asyncio.WriteTransport):
         transport.write(REFUSAL)
     transport.close()
