@@ -94,9 +94,9 @@ async def _answered(port: int, source: str = HOST) -> bool:
     reader, writer = await asyncio.open_connection(HOST, port, local_addr=(source, 0))
     try:
         writer.write(get(REST))
-        answer = await asyncio.wait_for(reader.read(len(REFUSAL)), READ_TIMEOUT_S)
-        assert answer == REFUSAL or answer.startswith(b"HTTP/1.1 200 OK"), answer
-        return answer != REFUSAL
+        status = await asyncio.wait_for(reader.readline(), READ_TIMEOUT_S)
+        assert status in (b"HTTP/1.1 200 OK\r\n", REFUSAL.split(b"\n")[0] + b"\n"), status
+        return status.startswith(b"HTTP/1.1 200")
     finally:
         writer.close()
 
