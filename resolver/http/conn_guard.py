@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
 )
-_REFUSED_LOG = LogThrottle()  # a connection flood logs one line per interval per worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,36 +50,46 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
                             limits.http_max_connections_per_address)
 
 
-def refusal(limits: ConnectionLimits, open_now: int, addresses: AddressCounts, address: str) -> str:
-    """Why a new connection from ``address`` is refused ("" when it is not), ``open_now`` being open on
-    its listener."""
-    if limits.max_connections and open_now >= limits.max_connections:
-        return f"{open_now} open, the listener's cap (http_max_connections)"
-    if addresses.full(address):
-        held = addresses.held(address)
-        return f"{held} open from {address}, the cap per address (http_max_connections_per_address)"
-    return ""
+class Admission:
+    """Whether one HTTP listener takes a new connection, shared by its fast lane and its aiohttp handlers:
+    the limits, the open connections by client address (a connection the lane hands over keeps its slot),
+    and the refusals' log (a connection flood logs one line per interval per listener and worker)."""
 
+    __slots__ = ("addresses", "limits", "refused_log")
 
-def refuse(transport: asyncio.BaseTransport, reason: str) -> None:
-    """A bare 503, and the connection closed before any of it is read; ``reason`` is logged (at most one
-    line per interval per worker), unless it is "" (the graceful stop refuses every new connection)."""
-    if isinstance(transport, asyncio.WriteTransport):
-        transport.write(REFUSAL)
-    transport.close()
-    if reason:
-        _REFUSED_LOG.emit(log, logging.WARNING, "refusing HTTP connections: %s", reason)
+    def __init__(self, limits: ConnectionLimits) -> None:
+        self.limits = limits
+        self.addresses = AddressCounts(limits.max_per_address)
+        self.refused_log = LogThrottle()
+
+    def refusal(self, open_now: int, address: str) -> str:
+        """Why a new connection from ``address`` is refused ("" when it is not), ``open_now`` being open on
+        the listener."""
+        cap = self.limits.max_connections
+        if cap and open_now >= cap:
+            return f"{open_now} open, the listener's cap (http_max_connections)"
+        if self.addresses.full(address):
+            held = self.addresses.held(address)
+            return f"{held} open from {address}, the cap per address (http_max_connections_per_address)"
+        return ""
+
+    def refuse(self, transport: asyncio.BaseTransport, reason: str) -> None:
+        """A bare 503, and the connection closed before any of it is read; ``reason`` is logged, unless it
+        is "" (the graceful stop refuses every new connection)."""
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.write(REFUSAL)
+        transport.close()
+        if reason:
+            self.refused_log.emit(log, logging.WARNING, "refusing HTTP connections: %s", reason)
 
 
 class GuardedHandler(RequestHandler):
     """aiohttp's request handler with the connection cap and the header timer."""
 
-    def __init__(
-        self, manager: web.Server, limits: ConnectionLimits, addresses: AddressCounts, **kwargs: Any
-    ) -> None:
+    def __init__(self, manager: web.Server, admission: Admission, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
-        self._limits = limits
-        self._addresses = addresses  # the listener's, shared with its fast lane
+        self._limits = admission.limits
+        self._admission = admission  # the listener's, shared with its fast lane
         self._address: str | None = None  # the client address whose slot this connection holds
         self._header_timer: asyncio.TimerHandle | None = None
         self._refused = False
@@ -94,19 +103,19 @@ class GuardedHandler(RequestHandler):
         if self._address is None:  # a connection of its own, not one the fast lane handed over
             address = peer_address(transport)
             open_now = len(self._manager.connections) if self._manager is not None else 0
-            reason = refusal(self._limits, open_now, self._addresses, address)
+            reason = self._admission.refusal(open_now, address)
             if reason:
                 self._refused = True
-                refuse(transport, reason)
+                self._admission.refuse(transport, reason)
                 return
-            self._addresses.add(address)
+            self._admission.addresses.add(address)
             self._address = address
         super().connection_made(transport)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._stop_header_timer()
         if self._address is not None:
-            self._addresses.discard(self._address)
+            self._admission.addresses.discard(self._address)
             self._address = None
         if not self._refused:
             super().connection_lost(exc)
@@ -138,7 +147,7 @@ class GuardedHandler(RequestHandler):
 
 # Given the listener's ``GuardedHandler`` factory, the protocol factory that serves connections first (the
 # HTTP fast lane, resolver/http/fastlane.py, which hands connections it does not answer to such a handler,
-# adopting the address slot it took: ``GuardedSockSite``'s ``addresses`` are the lane's).
+# adopting the address slot it took: ``GuardedSockSite``'s ``admission`` is the lane's).
 FrontProtocol = Callable[[Callable[[], GuardedHandler]], Callable[[], asyncio.Protocol]]
 
 
@@ -147,14 +156,13 @@ class GuardedSockSite(web.SockSite):
 
     def __init__(
         self, runner: web.BaseRunner, sock: Any, limits: ConnectionLimits, *,
-        front: FrontProtocol | None = None, addresses: AddressCounts | None = None, **kwargs: Any,
+        front: FrontProtocol | None = None, admission: Admission | None = None, **kwargs: Any,
     ) -> None:
-        """``addresses``: the listener's open connections by client address, when its ``front`` counts them
-        too (else the site keeps its own, capped at ``limits.max_per_address``)."""
+        """``admission``: its ``front``'s, which admits connections too (else the site has its own)."""
         super().__init__(runner, sock, **kwargs)
         self._limits = limits
         self._front = front
-        self._addresses = AddressCounts(limits.max_per_address) if addresses is None else addresses
+        self._admission = Admission(limits) if admission is None else admission
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with its runner (what SockSite.start does first)
@@ -165,7 +173,7 @@ class GuardedSockSite(web.SockSite):
         options = dict(server._kwargs)  # the handler options the runner was given (keepalive_timeout, ...)
 
         def make() -> GuardedHandler:
-            return GuardedHandler(server, self._limits, self._addresses, loop=loop, **options)
+            return GuardedHandler(server, self._admission, loop=loop, **options)
 
         factory: Callable[[], asyncio.Protocol] = make if self._front is None else self._front(make)
         self._server = await loop.create_server(

@@ -20,8 +20,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from resolver.address_counts import AddressCounts
-from resolver.http.conn_guard import ConnectionLimits, GuardedHandler, GuardedSockSite
+from resolver.http.conn_guard import Admission, ConnectionLimits, GuardedHandler, GuardedSockSite
 from resolver.http.lane_conn import LaneConnection
 from resolver.http.lane_rest import LaneContext
 
@@ -37,8 +36,8 @@ async def open_public_site(
         raise RuntimeError("open_public_site before the runner was set up")
     lane = FastLane(runner.app, server, limits, keepalive_s) if fast_lane and ssl_context is None else None
     front = lane.front if lane is not None else None
-    addresses = lane.addresses if lane is not None else None
-    site = GuardedSockSite(runner, sock, limits, ssl_context=ssl_context, front=front, addresses=addresses)
+    admission = lane.admission if lane is not None else None
+    site = GuardedSockSite(runner, sock, limits, ssl_context=ssl_context, front=front, admission=admission)
     await site.start()
     return lane
 
@@ -48,7 +47,7 @@ class FastLane:
     the limits, and the open connections (for the cap, the gauge and the graceful stop)."""
 
     __slots__ = (
-        "addresses", "connections", "context", "handed_over", "idle", "keepalive_s", "limits", "make_handler",
+        "admission", "connections", "context", "handed_over", "idle", "keepalive_s", "limits", "make_handler",
         "server",
     )
 
@@ -61,8 +60,7 @@ class FastLane:
         self.server = server
         self.make_handler: Callable[[], GuardedHandler] | None = None
         self.limits = limits
-        # Open connections by client address on both sides: a connection handed to aiohttp keeps its slot.
-        self.addresses = AddressCounts(limits.max_per_address)
+        self.admission = Admission(limits)  # the listener's, for both sides (the lane and aiohttp)
         self.keepalive_s = keepalive_s
         self.connections: set[LaneConnection] = set()
         self.handed_over = 0  # connections given to aiohttp (the tests' proof of which side answered)

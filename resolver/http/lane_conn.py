@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Final, cast
 
 from protocol.http1 import NEED_DATA, RequestHead, parse_head
 from resolver.address_counts import peer_address
-from resolver.http.conn_guard import refusal, refuse
 from resolver.http.lane_rest import Pending
 from resolver.http.lane_targets import HANDOVER, Handover
 from resolver.http.lane_wire import server_error
@@ -60,13 +59,14 @@ class LaneConnection(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)  # a stream's (uvloop's are not asyncio subclasses)
         lane = self._lane
         peer = peer_address(transport)
-        reason = refusal(lane.limits, lane.open_now(), lane.addresses, peer)  # conn_guard's caps
+        admission = lane.admission  # conn_guard's caps
+        reason = admission.refusal(lane.open_now(), peer)
         if reason or lane.context.closing:
-            refuse(transport, reason)
+            admission.refuse(transport, reason)
             return
         self._transport = transport
         self._peer = peer
-        lane.addresses.add(peer)  # held until the connection closes, on the lane or after its hand-over
+        admission.addresses.add(peer)  # held until the connection closes, on the lane or after its hand-over
         lane.connections.add(self)
         lane.idle.clear()
         self._touch()
@@ -76,7 +76,7 @@ class LaneConnection(asyncio.Protocol):
             self._transport = None
             self._stop_timers()
             self._lane.forget(self)
-            self._lane.addresses.discard(self._peer)
+            self._lane.admission.addresses.discard(self._peer)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
