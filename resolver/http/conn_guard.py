@@ -84,7 +84,7 @@ class Admission:
 
 
 class GuardedHandler(RequestHandler):
-    """aiohttp's request handler with the connection cap and the header timer."""
+    """aiohttp's request handler with the listener's admission (its connection caps) and the header timer."""
 
     def __init__(self, manager: web.Server, admission: Admission, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
