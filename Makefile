@@ -21,11 +21,15 @@ COMPILED_PACKAGES := protocol storage resolver
 SOURCES := $(shell find $(COMPILED_PACKAGES) -name '*.py')
 COMPILED := $(VENV)/.compiled
 
+# The modules and the stamp carry the time the build started, not ended: a source edited during the build is
+# newer than both, so the next `make` compiles again and the tests' check (tests/conftest.py) refuses the old
+# modules, where a stamp taken at the end hid the edit.
 $(COMPILED): $(STAMP) setup.py $(SOURCES)
+	touch $(COMPILED).started
 	find $(COMPILED_PACKAGES) -name '*.so' -delete
 	$(BIN)/python setup.py --quiet build_ext --inplace
-	find $(COMPILED_PACKAGES) -name '*.so' -exec touch {} +  # a copy keeps an unchanged build's old time
-	touch $(COMPILED)
+	find $(COMPILED_PACKAGES) -name '*.so' -exec touch -r $(COMPILED).started {} +  # copies keep old times
+	mv $(COMPILED).started $(COMPILED)
 
 run: $(COMPILED)
 	$(BIN)/resolver demo
