@@ -507,3 +507,39 @@ def measure_baseline(kind: Kind, seconds: float) -> int:
           f"{low / 1000:.2f}-{high / 1000:.2f}) p99.9 {s.p999_us / 1000:.2f} ms; "
           f"the generator sent {sent_rate:,.0f}/s when offered {m.probe.spec.rate:,.0f}/s")
     return 0
+
+
+@dataclass(frozen=True, slots=True)
+class RateCost:
+    """A bare server at one offered rate: what it answered, its CPU per answer and the p99."""
+
+    rate: float
+    answered: int
+    cpu_us_per_answer: float
+    p99_us: int
+
+
+def measure_rates(kind: Kind, rates: Sequence[float], seconds: float) -> list[RateCost]:
+    """`loadtest baseline KIND --rates ...`: the bare server's cost per request at each rate, on the bench's
+    CPUs. A server that waits for work pays a wake-up per request when requests come one at a time (on this
+    virtual machine, a halted core's): at a few thousand a second the bare TCP echo cost three times the CPU
+    per request it cost near its maximum, so "half the maximum" is not half the load."""
+    scenario = next(s for s in SCENARIOS if s.server == kind)
+    options = BenchOptions(output=Path(os.devnull), count=1_000)
+    with affinity(SERVER_CPUS):
+        server = start_baseline(kind)
+    costs = []
+    try:
+        with affinity(GENERATOR_CPUS):
+            for index, rate in enumerate(rates):
+                cpu_before = server.cpu_s()
+                result = _run(server, _spec(options, scenario, {kind: server}, rate, seconds, seed=index + 1))
+                answered = result.tally.answered
+                cpu_us = (server.cpu_s() - cpu_before) * 1e6 / answered if answered else 0.0
+                costs.append(RateCost(rate, answered, cpu_us, result.summary.p99_us))
+    finally:
+        server.stop()
+    for cost in costs:
+        print(f"{kind} at {cost.rate:,.0f}/s: answered {cost.answered:,}, {cost.cpu_us_per_answer:.1f} us of "
+              f"server CPU per answer, p99 {cost.p99_us / 1000:.2f} ms")
+    return costs

@@ -94,6 +94,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     from loadtest.baselines import main as serve_baseline
 
+    if args.rates:
+        from loadtest.bench import measure_rates
+
+        measure_rates(args.kind, [float(rate) for rate in args.rates.split(",")], args.measure or 6.0)
+        return 0
     if args.measure:
         from loadtest.bench import measure_baseline
 
@@ -160,6 +165,9 @@ def _baseline_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reply-bytes", type=int, default=420, help="size of each Handle echo reply")
     p.add_argument("--measure", type=float, metavar="SECONDS",
                    help="instead of serving: start it, measure its maximum rate and latencies, and stop")
+    p.add_argument("--rates", metavar="R1,R2,...",
+                   help="instead of serving: its server CPU per answer and p99 at each rate (--measure "
+                        "SECONDS each, default 6)")
     p.set_defaults(handler=cmd_baseline)
 
 

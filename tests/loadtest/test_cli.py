@@ -28,6 +28,17 @@ def test_run_prints_the_summary_and_writes_the_report(tcp_echo: Server, tmp_path
     assert json.loads((tmp_path / "run.json").read_text())["answered"] == 100
 
 
+def test_baseline_rates_prints_the_cost_per_answer_at_each_rate() -> None:
+    # A real baseline process started and stopped by the command itself, at two low rates.
+    done = subprocess.run([*LOADTEST, "baseline", "udp-echo", "--rates", "200,400", "--measure", "1"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("udp-echo at ")]
+    assert [line.split(":")[0] for line in lines] == ["udp-echo at 200/s", "udp-echo at 400/s"]
+    assert "answered 200, " in lines[0] and "answered 400, " in lines[1]
+    assert all(" us of server CPU per answer, p99 " in line for line in lines)
+
+
 def test_ctrl_c_stops_cleanly_and_still_writes_the_report(udp_echo: Server, tmp_path: Path) -> None:
     target = f"udp://127.0.0.1:{udp_echo.ports['port']}"
     proc = subprocess.Popen(
