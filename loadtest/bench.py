@@ -522,7 +522,7 @@ class RateCost:
 def measure_rates(kind: Kind, rates: Sequence[float], seconds: float) -> list[RateCost]:
     """`loadtest baseline KIND --rates ...`: the bare server's cost per request at each rate, on the bench's
     CPUs. A server that waits for work pays a wake-up per request when requests come one at a time (on this
-    virtual machine, a halted core's): at a few thousand a second the bare TCP echo cost three times the CPU
+    virtual machine, a halted core's): at a few thousand a second the bare TCP echo cost 2.6-3.3 times the CPU
     per request it cost near its maximum, so "half the maximum" is not half the load."""
     scenario = next(s for s in SCENARIOS if s.server == kind)
     options = BenchOptions(output=Path(os.devnull), count=1_000)

@@ -97,7 +97,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     if args.rates:
         from loadtest.bench import measure_rates
 
-        measure_rates(args.kind, [float(rate) for rate in args.rates.split(",")], args.measure or 6.0)
+        measure_rates(args.kind, args.rates, args.measure or 6.0)
         return 0
     if args.measure:
         from loadtest.bench import measure_baseline
@@ -159,13 +159,24 @@ def _day_parser(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_day)
 
 
+def _rates(text: str) -> list[float]:
+    """``--rates``: positive requests per second, comma-separated."""
+    try:
+        rates = [float(rate) for rate in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of rates: {text!r} (like 3000,12000)") from None
+    if not all(rate > 0 for rate in rates):
+        raise argparse.ArgumentTypeError(f"rates must be above 0: {text!r}")
+    return rates
+
+
 def _baseline_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=("udp-echo", "tcp-echo", "http-hello"))
     p.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (port 0 picks a free one)")
     p.add_argument("--reply-bytes", type=int, default=420, help="size of each Handle echo reply")
     p.add_argument("--measure", type=float, metavar="SECONDS",
                    help="instead of serving: start it, measure its maximum rate and latencies, and stop")
-    p.add_argument("--rates", metavar="R1,R2,...",
+    p.add_argument("--rates", metavar="R1,R2,...", type=_rates,
                    help="instead of serving: its server CPU per answer and p99 at each rate (--measure "
                         "SECONDS each, default 6)")
     p.set_defaults(handler=cmd_baseline)

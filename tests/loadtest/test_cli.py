@@ -37,6 +37,10 @@ def test_baseline_rates_prints_the_cost_per_answer_at_each_rate() -> None:
     assert [line.split(":")[0] for line in lines] == ["udp-echo at 200/s", "udp-echo at 400/s"]
     assert "answered 200, " in lines[0] and "answered 400, " in lines[1]
     assert all(" us of server CPU per answer, p99 " in line for line in lines)
+    for bad in ("fast", "1000,-5"):
+        refused = subprocess.run([*LOADTEST, "baseline", "udp-echo", "--rates", bad],
+                                 capture_output=True, text=True, timeout=60, check=False)
+        assert refused.returncode == 2 and "--rates" in refused.stderr, refused.stderr  # a usage error
 
 
 def test_ctrl_c_stops_cleanly_and_still_writes_the_report(udp_echo: Server, tmp_path: Path) -> None:
