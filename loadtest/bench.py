@@ -488,17 +488,25 @@ def storage_figures(options: BenchOptions) -> str:
     return f"$ python -m loadtest.storagebench --count {count} --ndjson-count {count // 10}\n{text}"
 
 
-def measure_baseline(kind: Kind, seconds: float) -> int:
-    """`loadtest baseline KIND --measure S`: the floor of this machine and the generator's ceiling."""
-    scenario = next(s for s in SCENARIOS if s.server == kind)
-    options = BenchOptions(output=Path(os.devnull), scenario_s=seconds, count=1_000)
+@contextlib.contextmanager
+def _baseline_alone(kind: Kind) -> Iterator[Server]:
+    """The bare server ``kind`` on the bench's server CPUs, with the block (the load) on the generator's,
+    stopped by PID at the end: `loadtest baseline KIND --measure` and `--rates`."""
     with affinity(SERVER_CPUS):
         server = start_baseline(kind)
     try:
         with affinity(GENERATOR_CPUS):
-            m = measure(options, scenario, {kind: server})
+            yield server
     finally:
         server.stop()
+
+
+def measure_baseline(kind: Kind, seconds: float) -> int:
+    """`loadtest baseline KIND --measure S`: the floor of this machine and the generator's ceiling."""
+    scenario = next(s for s in SCENARIOS if s.server == kind)
+    options = BenchOptions(output=Path(os.devnull), scenario_s=seconds, count=1_000)
+    with _baseline_alone(kind) as server:
+        m = measure(options, scenario, {kind: server})
     s = m.half.summary
     sent_rate = m.probe.tally.sent / m.probe.elapsed_s if m.probe.elapsed_s else 0.0
     low, high = m.p99_range_us
@@ -526,19 +534,14 @@ def measure_rates(kind: Kind, rates: Sequence[float], seconds: float) -> list[Ra
     per request it cost near its maximum, so "half the maximum" is not half the load."""
     scenario = next(s for s in SCENARIOS if s.server == kind)
     options = BenchOptions(output=Path(os.devnull), count=1_000)
-    with affinity(SERVER_CPUS):
-        server = start_baseline(kind)
     costs = []
-    try:
-        with affinity(GENERATOR_CPUS):
-            for index, rate in enumerate(rates):
-                cpu_before = server.cpu_s()
-                result = _run(server, _spec(options, scenario, {kind: server}, rate, seconds, seed=index + 1))
-                answered = result.tally.answered
-                cpu_us = (server.cpu_s() - cpu_before) * 1e6 / answered if answered else 0.0
-                costs.append(RateCost(rate, answered, cpu_us, result.summary.p99_us))
-    finally:
-        server.stop()
+    with _baseline_alone(kind) as server:
+        for index, rate in enumerate(rates):
+            cpu_before = server.cpu_s()
+            result = _run(server, _spec(options, scenario, {kind: server}, rate, seconds, seed=index + 1))
+            answered = result.tally.answered
+            cpu_us = (server.cpu_s() - cpu_before) * 1e6 / answered if answered else 0.0
+            costs.append(RateCost(rate, answered, cpu_us, result.summary.p99_us))
     for cost in costs:
         print(f"{kind} at {cost.rate:,.0f}/s: answered {cost.answered:,}, {cost.cpu_us_per_answer:.1f} us of "
               f"server CPU per answer, p99 {cost.p99_us / 1000:.2f} ms")

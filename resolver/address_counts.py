@@ -22,7 +22,7 @@ class AddressCounts:
 
     def full(self, address: str) -> bool:
         """Would one more connection from ``address`` pass the cap?"""
-        return bool(self.cap) and self.open.get(address, 0) >= self.cap
+        return bool(self.cap) and self.held(address) >= self.cap
 
     def add(self, address: str) -> None:
         self.open[address] = self.open.get(address, 0) + 1
