@@ -37,6 +37,9 @@ LATENCY_BUCKETS_S = (
 )
 # How late the event-loop watch fired (resolver/loopwatch.py): 2 ms (its floor) to seconds.
 LOOP_DELAY_BUCKETS_S = (2e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0, 2.5)
+# How long a garbage-collector pass held the worker (resolver/gctune.py): young passes take well under a
+# millisecond at moderate load, a full pass over a full cache hundreds of milliseconds.
+GC_PAUSE_BUCKETS_S = (250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1.0)
 # Same-tick batching (storage) groups at most a few hundred keys per pipeline.
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
@@ -199,6 +202,7 @@ class WorkerStats:
     batch_keys: LocalHistogram = field(default_factory=lambda: LocalHistogram(BATCH_BUCKETS))
     batch_errors: int = 0
     loop_delay: LocalHistogram = field(default_factory=lambda: LocalHistogram(LOOP_DELAY_BUCKETS_S))
+    gc_pause: LocalHistogram = field(default_factory=lambda: LocalHistogram(GC_PAUSE_BUCKETS_S))
     # Levels, set by ``before_flush``: what each fast path (HANDOFF_PATHS) handed to its fallback so far.
     handoffs: dict[str, int] = field(default_factory=dict)
 
@@ -277,6 +281,11 @@ class NodeMetrics:
             _name("event_loop_delay_seconds"),
             "How late the worker's 10 ms watch tick fired, when 2 ms or more: the loop was busy or blocked.",
             buckets=LOOP_DELAY_BUCKETS_S,
+        )
+        self.gc_pause = _Histogram(
+            _name("gc_pause_seconds"),
+            "How long each garbage-collector pass held the worker's loop (resolver/gctune.py).",
+            buckets=GC_PAUSE_BUCKETS_S,
         )
         self.handoffs = _Counter(
             _name("fast_path_handoffs_total"),
@@ -363,9 +372,11 @@ class MetricsFlusher:
         self._flush_writes()
         self._flush_handoffs()
         self.metrics.feed_lag.set(self.stats.feed_lag_s)
-        counts, total = self.stats.loop_delay.take()
-        if any(counts):
-            _add_histogram(self.metrics.loop_delay, counts, total)
+        for local, node in ((self.stats.loop_delay, self.metrics.loop_delay),
+                            (self.stats.gc_pause, self.metrics.gc_pause)):
+            counts, total = local.take()
+            if any(counts):
+                _add_histogram(node, counts, total)
 
     def _flush_transport(self, name: str, t: TransportStats) -> None:
         m = self.metrics

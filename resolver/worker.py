@@ -291,7 +291,8 @@ async def serve(
     store = await open_store(settings.storage, observer=obs.stats)
     servers = _Servers()
     slots = settings.cache.max_entries + settings.cache.max_hot_responses
-    collector = YoungOnlyCollector(slots, settings.cache_bytes_per_worker())
+    collector = YoungOnlyCollector(slots, settings.cache_bytes_per_worker(),
+                                   obs.stats.gc_pause.observe if obs.stats is not None else None)
     feed: asyncio.Task[None] | None = None
     resolver: Resolver | None = None
     try:
@@ -301,7 +302,7 @@ async def serve(
         feed = loop.create_task(follow_changes(store, resolver, obs.stats), name="change feed")
         obs.start(resolver.cache, servers.levels(resolver.cache, store.fast_reader))
         await _start_servers(settings, sockets, resolver, servers, obs)
-        collector.start(loop)  # issue 4: gc passes were the stalls behind the p99 (resolver/gctune.py)
+        collector.start(loop)  # issue 4: gc passes were p99 stalls and a tenth of a cold worker's CPU
         log.info("worker %d ready", os.getpid())
         ready = True
         on_ready()

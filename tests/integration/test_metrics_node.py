@@ -155,7 +155,8 @@ def test_metrics_move_over_all_transports_and_readyz_sees_redis_stop(
         return (all(value(s, "idnode_resolution_duration_seconds_count", transport=t) == count
                     for t, count in counted.items()) and value(s, "idnode_change_feed_lag_seconds") > 0
                 and value(s, "idnode_writes_total", operation="overwrite", result="forbidden") == 1
-                and value(s, "idnode_fast_path_handoffs_total", path="http_connection") >= 1)
+                and value(s, "idnode_fast_path_handoffs_total", path="http_connection") >= 1
+                and value(s, "idnode_gc_pause_seconds_count") > 0)
 
     s = wait_metrics(metrics_port, all_counted)
     for transport, count in counted.items():
@@ -174,6 +175,7 @@ def test_metrics_move_over_all_transports_and_readyz_sees_redis_stop(
     assert value(s, "idnode_storage_roundtrip_seconds_count", op="read") > 0
     assert value(s, "idnode_storage_batch_keys_count") > 0
     assert ("idnode_event_loop_delay_seconds_count", frozenset()) in s  # resolver/loopwatch.py runs
+    assert value(s, "idnode_gc_pause_seconds_count") > 0  # resolver/gctune.py's young passes, every 100 ms
     assert value(s, "idnode_change_feed_lag_seconds") > 0
     assert value(s, "idnode_workers_up") == 2 and value(s, "idnode_workers_expected") == 2
     assert value(s, "idnode_worker_restarts_total") == 0
