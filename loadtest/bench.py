@@ -35,6 +35,7 @@ from pathlib import Path
 from loadtest.baselines import FLOOR_KINDS, KINDS, Kind
 from loadtest.bench_markdown import BenchReport, HalfRun, Measurement, Scenario, machine_info, write_markdown
 from loadtest.clients import Target
+from loadtest.memprobe import dependent_lookup_ns
 from loadtest.processes import (
     CacheLookups,
     LoopDelays,
@@ -224,15 +225,19 @@ def _bench_with_redis(options: BenchOptions, root: Path, redis_url: str) -> Benc
                                                      environ={PURE_PYTHON_ENV: "1"})
             for kind in KINDS:
                 servers[kind] = start_baseline(kind, redis_url=redis_url if kind in FLOOR_KINDS else "")
+            memory_before = None if options.quick else dependent_lookup_ns()  # the servers idle meanwhile
         with affinity(GENERATOR_CPUS):
             measurements = measure_all(options, options.scenarios(), servers)
+        with affinity(SERVER_CPUS):
+            probed = () if memory_before is None else (memory_before, dependent_lookup_ns())
         memory = {name: servers[name].rss_bytes() for name in ("node", COLD_NODE)}
         compiled = config_info(servers["node"].metrics_text(), "compiled_modules")
     finally:
         for server in servers.values():
             server.stop()
     return BenchReport(options.command, machine_info(), seeded, tuple(measurements), options.seconds,
-                       half_s=options.half_seconds, node_memory=memory, compiled_modules=compiled or "")
+                       half_s=options.half_seconds, node_memory=memory, compiled_modules=compiled or "",
+                       memory_ns=probed)
 
 
 def _spec(options: BenchOptions, scenario: Scenario, servers: dict[str, Server], rate: float,

@@ -136,6 +136,9 @@ class BenchReport:
     half_s: float = 0.0  # seconds of each run at half the maximum (0: scenario_s)
     node_memory: dict[str, int] = field(default_factory=dict)  # node name -> RSS bytes once every row ran
     compiled_modules: str = ""  # the node's idnode_config_info{key="compiled_modules"} ("": not shown)
+    # ns per dependent random lookup on the servers' core (loadtest.memprobe), before the first search and
+    # after the last half run; empty when not probed (--quick)
+    memory_ns: tuple[float, ...] = ()
     date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
 
 
@@ -360,6 +363,17 @@ HOW_TO_READ = (
     "resolver/loopwatch.py), and in brackets how many times per run it was late by more than 10 ms.")
 
 
+def memory_probe_text(memory_ns: tuple[float, ...]) -> str:
+    """The machine's memory latency around the run (loadtest.memprobe), or "" when it was not probed."""
+    if len(memory_ns) != 2:
+        return ""
+    before, after = memory_ns
+    return (f" Its memory, timed on CPU 0 as a chain of dependent random lookups (`loadtest.memprobe`): "
+            f"{before:,.0f} ns a step before the first search, {after:,.0f} ns after the last half run. The "
+            "cold rows wait on memory at every miss and the echo rows hardly at all, so a slower memory "
+            "lowers the cold ratios with nothing else changed.")
+
+
 def memory_line(report: BenchReport) -> str:
     """The nodes' resident memory once every row has run: a cache that is full stays at its size, so a node
     that served far more misses standing far above the others would be leaking."""
@@ -379,7 +393,7 @@ def write_markdown(report: BenchReport, path: Path) -> None:
         f"Written by `{report.command}` on {report.date}. Regenerate with `make bench`.", "",
         f"Machine: {mc['cpu']}, {mc['cores']} cores, {mc['kernel']}, Python {mc['python']}, "
         f"Redis {mc['redis']}. The machine is shared and noisy: compare ratios taken in the same run, not "
-        "absolute numbers across runs.", "",
+        f"absolute numbers across runs.{memory_probe_text(report.memory_ns)}", "",
         setup_text(report), "",
         "## Scenarios", "", *scenario_rows(report), "",
         metrics_cost_line(report, "UDP warm cache (Zipf 1.1)", "UDP warm cache, metrics off"), "",

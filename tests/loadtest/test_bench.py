@@ -43,6 +43,7 @@ from loadtest.bench_markdown import (
     write_markdown,
 )
 from loadtest.clients import Target
+from loadtest.memprobe import dependent_lookup_ns
 from loadtest.processes import (
     CacheLookups,
     LoopDelays,
@@ -262,6 +263,18 @@ def test_a_node_scenario_reports_the_share_of_answers_its_cache_served(
     shown = memory_line(dataclasses.replace(report, node_memory={"node": rss, "node-cold": 2 * rss}))
     assert f"`node` {rss / 1e6:,.0f} MB, `node-cold` {2 * rss / 1e6:,.0f} MB." in shown
     assert memory_line(report) == ""  # no figures, no line
+
+
+def test_the_memory_probe_times_a_chain_and_the_report_shows_it_around_the_run(tmp_path: Path) -> None:
+    assert dependent_lookup_ns(entries=4_096, steps=10_000, repeats=2) > 0
+    m = _measurement([1.0, 2.0], [None, None])
+    report = BenchReport("loadtest bench", machine_info(), SeedResult(100, 1.0), (m,), 1.0,
+                         memory_ns=(435.4, 1_270.0))
+    write_markdown(report, tmp_path / "probed.md")
+    assert ("435 ns a step before the first search, 1,270 ns after the last half run."
+            in (tmp_path / "probed.md").read_text(encoding="utf-8"))
+    write_markdown(dataclasses.replace(report, memory_ns=()), tmp_path / "quick.md")
+    assert "memprobe" not in (tmp_path / "quick.md").read_text(encoding="utf-8")  # not probed: not shown
 
 
 def test_stolen_time_is_read_for_this_machines_cpus() -> None:
