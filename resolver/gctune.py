@@ -24,9 +24,9 @@ replacing it adds young ones: under churn the count stands still while the young
 burst trips the threshold and one pass walks all of it. Measured with a threshold of 2,000 (one worker, 1M
 ids, rig in issue 4's notes): no pass at all for seconds of cold UDP, then passes of 7-24 ms; cold HTTP had
 one of 95 ms with a threshold of 10,000. And where the count does move, pipelined TCP (thousands of requests
-in flight), it tripped 55-77 times a second, walking each in-flight request's objects once: 66-92 ms of every
-second, 7-12 % of a saturated worker's CPU. On the clock a pass walks what survived since the last one, so
-its length is bounded by the interval, and the interval stretches when passes are long: at least
+in flight), it tripped 55-77 times a second, walking each in-flight request's objects once: 66-120 ms of
+every second, 7-12 % of a saturated worker's CPU. On the clock a pass walks what survived since the last
+one, so its length is bounded by the interval, and the interval stretches when passes are long: at least
 ``MIN_INTERVAL_S``, at most ``MAX_INTERVAL_S``, and otherwise ``1 / PAUSE_SHARE`` times the last pass, so
 they take at most ``PAUSE_SHARE`` of the time. Measured against the threshold of 2,000 on the same
 workloads: cold TCP at 30,000/s 15 ms a second in passes instead of 77 (the longest 18 ms: in a backlog, where
