@@ -139,6 +139,7 @@ class BenchReport:
     # ns per dependent random lookup on the servers' core (loadtest.memprobe), before the first search and
     # after the last half run; empty when not probed (--quick)
     memory_ns: tuple[float, ...] = ()
+    search_window: int = 0  # requests in flight per TCP/HTTP connection in the searches (0: unbounded)
     date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
 
 
@@ -314,7 +315,7 @@ def setup_text(report: BenchReport) -> str:
         "answered rate and then 1.25x more while a run shed nothing and its answered rate still rose, or, "
         "when that first run shed requests, 0.8x less until one shed nothing (an overloaded server's late "
         "answers count as lost); the probe's own rate counts only when the search went up and its best run "
-        "shed nothing; every scenario, search and run draws its own "
+        f"shed nothing;{_window_text(report.search_window)} every scenario, search and run draws its own "
         "keys; warm-cache scenarios run after a warm-up. "
         f"Latencies: {runs} runs of {report.half_s or report.scenario_s:g}s each at half that maximum, in "
         "rounds across the rows (round i holds run i of every row, so a noisy minute lands on one run of "
@@ -323,6 +324,14 @@ def setup_text(report: BenchReport) -> str:
         "median p99, and the range of the p99 over all of them (the machine's own spread: compare the "
         "baselines' ranges). The 300,000,000/day target averages "
         f"{TARGET_PER_DAY / 86_400:,.0f}/s.")
+
+
+def _window_text(window: int) -> str:
+    if not window:
+        return ""
+    return (f" in the searches a TCP or HTTP client keeps at most {window} requests in flight per connection "
+            "and sheds the rest at once, as a pipelining SDK does (unbounded, an overloaded server's backlog "
+            "outgrew the 2 s timeout and its answered rate collapsed);")
 
 
 HOW_TO_READ = (

@@ -19,6 +19,7 @@ from loadtest.bench import (
     PEAK_STEPS,
     REDIS_CPUS,
     SCENARIOS,
+    SEARCH_WINDOW,
     SEEDS,
     SERVER_CPUS,
     BenchOptions,
@@ -27,6 +28,7 @@ from loadtest.bench import (
     measure,
     next_peak_rate,
     round_order,
+    scenario_spec,
     seed_of,
     start_redis,
 )
@@ -84,9 +86,10 @@ def test_a_baseline_scenario_is_measured_and_written_as_a_table_row(udp_echo: Se
     assert m.cache_share is None  # a baseline has no cache
     report = BenchReport("loadtest bench --quick", machine_info(), SeedResult(100, 1.0), (m,), 1.0,
                          codec={"request_decode_fast_per_s": 123456.0, "ratio": 0.25},
-                         half_s=options.half_seconds)
+                         half_s=options.half_seconds, search_window=SEARCH_WINDOW)
     write_markdown(report, options.output)
     text = options.output.read_text()
+    assert f"keeps at most {SEARCH_WINDOW} requests in flight per connection" in text
     first, second = m.searches
     assert f"| UDP echo (bare uvloop) | {m.max_rate:,.0f} | {first:,.0f} / {second:,.0f} |" in text
     assert "Maximum = the best of 2 searches, in rounds across the rows" in text
@@ -188,6 +191,20 @@ def test_the_peak_search_goes_up_while_runs_hold_and_down_after_a_first_run_that
     assert next_peak_rate([(24_000.0, 15_000.0, True), (19_200.0, 19_200.0, False)]) is None
     stuck = [(24_000.0 * PEAK_BACKOFF**i, 1.0, True) for i in range(PEAK_STEPS + 1)]
     assert next_peak_rate(stuck) is None
+
+
+def test_the_maximum_search_bounds_the_stream_clients_window_and_the_latency_runs_do_not() -> None:
+    options = BenchOptions(output=Path(os.devnull), connections=16)
+    # Never started: a spec needs only where a server listens.
+    listening = Server(None, "127.0.0.1", {"port": 1, "handle": 1, "http": 1})  # type: ignore[arg-type]
+    servers = {s.server: listening for s in SCENARIOS}
+    unbounded = RunSpec(Target("udp", "127.0.0.1", 1), 1.0, 1.0).max_in_flight
+    for scenario in SCENARIOS:
+        search = scenario_spec(options, scenario, servers, 1_000.0, 1.0, search=True).max_in_flight
+        latency = scenario_spec(options, scenario, servers, 1_000.0, 1.0).max_in_flight
+        assert latency == unbounded  # a latency run never drops what a stall delays
+        # UDP's excess is dropped by the socket buffer; a stream client's would queue past its timeout.
+        assert search == (unbounded if scenario.scheme == "udp" else SEARCH_WINDOW * 16), scenario.name
 
 
 def test_the_compiled_module_count_is_read_from_the_config_info() -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from loadtest.processes import Server
+from loadtest.processes import Server, start_baseline
 
 LOADTEST = [sys.executable, "-m", "loadtest.cli"]
 
@@ -26,6 +27,28 @@ def test_run_prints_the_summary_and_writes_the_report(tcp_echo: Server, tmp_path
     assert "sent 100  answered 100  errors 0  timeouts 0" in done.stdout
     assert "p99.9" in done.stdout
     assert json.loads((tmp_path / "run.json").read_text())["answered"] == 100
+
+
+def test_run_with_a_window_sheds_what_the_window_cannot_hold(tmp_path: Path) -> None:
+    slow = start_baseline("tcp-echo", delay_ms=200.0)
+    try:
+        target = f"tcp://127.0.0.1:{slow.ports['port']}"
+        run = [*LOADTEST, "run", "--target", target, "--rate", "200", "--duration", "1", "--key-count", "100",
+               "--connections", "2"]
+        done = subprocess.run([*run, "--window", "4"], capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        counts = re.search(r"sent (\d+)  answered (\d+)  errors (\d+)  timeouts (\d+)", done.stdout)
+        assert counts is not None, done.stdout
+        sent, answered, errors, timeouts = (int(n) for n in counts.groups())
+        assert (sent, timeouts) == (200, 0)
+        assert 16 <= answered <= 64 and answered + errors == 200, done.stdout  # 2 x 4 in flight, 200 ms each
+        for bad in ("0", "-3", "many"):
+            refused = subprocess.run([*run, "--window", bad], capture_output=True, text=True, timeout=60,
+                                     check=False)
+            assert refused.returncode == 2 and "--window" in refused.stderr, refused.stderr  # a usage error
+    finally:
+        slow.stop()
 
 
 def test_baseline_rates_prints_the_cost_per_answer_at_each_rate() -> None:

@@ -70,6 +70,31 @@ def test_latency_includes_a_known_server_delay(scheme: Scheme) -> None:
     assert 19_500 <= s.p50_us < 60_000
 
 
+# A window of 8 over two connections against answers held 200 ms. The TCP echo holds them side by side: 8 in
+# flight per 200 ms, ~40 in the second, plus the last window's drain. aiohttp answers a connection's pipelined
+# requests in order: one per 200 ms per connection, and a request may wait behind the 3 others of its window.
+@pytest.mark.parametrize(("scheme", "kind", "answered", "max_latency_ms"), [
+    ("tcp", "tcp-echo", range(16, 65), 600),
+    ("http", "http-hello", range(6, 33), 1_200),
+])
+def test_a_window_sheds_at_the_client_instead_of_queueing(
+    scheme: Scheme, kind: str, answered: range, max_latency_ms: int
+) -> None:
+    """Offered far more than the window carries: the rest is shed at once and counted as failed, and the
+    answers that come are prompt: no queue builds up behind the window."""
+    server = start_baseline(kind, delay_ms=200.0)  # type: ignore[arg-type]
+    try:
+        result = run_load(_spec(scheme, server, rate=200.0, duration_s=1.0, max_in_flight=8))
+    finally:
+        server.stop()
+    t = result.tally
+    assert result.consistent
+    assert t.timeouts == 0
+    assert t.answered in answered
+    assert t.error_kinds == {"in-flight-cap": 200 - t.answered}
+    assert t.histogram.max_us < max_latency_ms * 1_000
+
+
 def test_a_silent_udp_target_gives_timeouts_that_still_add_up() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:  # bound, never answers
         sink.bind(("127.0.0.1", 0))
