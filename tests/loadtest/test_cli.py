@@ -66,12 +66,18 @@ def test_baseline_rates_prints_the_cost_per_answer_at_each_rate() -> None:
         assert refused.returncode == 2 and "--rates" in refused.stderr, refused.stderr  # a usage error
 
 
+def _interactive_sigint() -> None:
+    """Ctrl-C as at a terminal: a shell running the suite in the background (``make test &``) hands its
+    children SIGINT ignored, and Python then never installs its KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_cleanly_and_still_writes_the_report(udp_echo: Server, tmp_path: Path) -> None:
     target = f"udp://127.0.0.1:{udp_echo.ports['port']}"
     proc = subprocess.Popen(
         [*LOADTEST, "run", "--target", target, "--rate", "100", "--duration", "60", "--key-count", "100",
          "--report", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_interactive_sigint,
     )
     try:
         assert proc.stderr is not None
