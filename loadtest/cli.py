@@ -37,7 +37,7 @@ def _add_run_flags(p: argparse.ArgumentParser, *, rate: bool = True) -> None:
                         "second cold-cache run finds the first one's keys cached; give each its own")
     p.add_argument("--window", type=_window, metavar="N",
                    help="requests in flight per connection before further ones are shed at the client (as "
-                        "a pipelining SDK does; `make bench` searches TCP/HTTP maxima with 64); default: "
+                        "a pipelining SDK does; `make bench` searches TCP/HTTP maxima with 256); default: "
                         "unbounded, an overloaded server's backlog then grows until answers time out")
     p.add_argument("--report", type=Path, help="directory for JSON, HTML and PNG reports")
 
