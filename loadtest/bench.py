@@ -103,11 +103,11 @@ HALF_SHARE = 0.4
 MAX_FAILURE_SHARE = 0.01
 # The maximum search offers more than a server answers. Over UDP the excess is dropped by the socket buffer;
 # over TCP and HTTP an unbounded client queued it, the server's backlog grew past the client's timeout, and
-# every late answer counted as lost: the TCP miss floor's searches ended at 4,058 and 1,532/s while it
-# processed over 20,000/s (rig, node's own counters). A pipelining client keeps a window instead: at most
-# SEARCH_WINDOW requests in flight per connection in the probe and peak runs, the rest shed at the client
-# (counted as failed, "in-flight-cap"), so an overloaded run answers what the server carries, promptly. The
-# half runs keep the unbounded client: a latency run must not drop the requests a stall would delay.
+# every late answer counted as lost: the TCP miss floor's searches ended at 4,058 and 1,532/s, while a node
+# overloaded so on the rig processed 22,000-43,000/s (its own counters). A pipelining client keeps a window:
+# at most SEARCH_WINDOW requests in flight per connection in the probe and peak runs, the rest shed at the
+# client (counted as failed, "in-flight-cap"), so an overloaded run answers what the server carries, promptly.
+# The half runs keep the unbounded client: a latency run must not drop the requests a stall would delay.
 # 256 per connection (4,096 in all) holds about 0.4 s of the slowest row's traffic (aiohttp at ~10,000/s),
 # far under the 2 s timeout; a window of 64 shed at the fast rows' rates where the answers were merely
 # waiting for the generator to read them (one of its ticks sends up to 512 requests: two ticks filled it),
