@@ -262,7 +262,7 @@ def scenario_spec(options: BenchOptions, scenario: Scenario, servers: dict[str, 
     spec = RunSpec(Target(scenario.scheme, server.host, port), rate, seconds, keys=keys,
                    connections=options.connections, timeout_s=2.0, label=scenario.name, seed=seed)
     if search and scenario.scheme in STREAM_SCHEMES:
-        return dataclasses.replace(spec, max_in_flight=SEARCH_WINDOW * options.connections)
+        return dataclasses.replace(spec, window=SEARCH_WINDOW)
     return spec
 
 

@@ -8,7 +8,6 @@ unreachable, SLO never held), 2 usage.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,7 +34,7 @@ def _add_run_flags(p: argparse.ArgumentParser, *, rate: bool = True) -> None:
     p.add_argument("--seed", type=int, default=1,
                    help="key sequence (default 1): runs with one seed ask for the same identifiers, so a "
                         "second cold-cache run finds the first one's keys cached; give each its own")
-    p.add_argument("--window", type=_window, metavar="N",
+    p.add_argument("--window", type=_window, metavar="N", default=0,
                    help="requests in flight per connection before further ones are shed at the client (as "
                         "a pipelining SDK does; `make bench` searches TCP/HTTP maxima with 256); default: "
                         "unbounded, an overloaded server's backlog then grows until answers time out")
@@ -45,12 +44,8 @@ def _add_run_flags(p: argparse.ArgumentParser, *, rate: bool = True) -> None:
 def run_spec(args: argparse.Namespace, rate: float, duration_s: float,
              profile: tuple[float, ...] = (1.0,)) -> RunSpec:
     keys = KeySpec.parse(args.keys, count=args.key_count, prefix=args.prefix, miss_ratio=args.miss_ratio)
-    spec = RunSpec(args.target, rate, duration_s, profile=profile, keys=keys, connections=args.connections,
-                   processes=args.processes, timeout_s=args.timeout, seed=args.seed)
-    if args.window is None:
-        return spec
-    per_process = max(1, args.connections // args.processes)  # runner.drive's connections per process
-    return dataclasses.replace(spec, max_in_flight=args.window * per_process)
+    return RunSpec(args.target, rate, duration_s, profile=profile, keys=keys, connections=args.connections,
+                   processes=args.processes, timeout_s=args.timeout, seed=args.seed, window=args.window)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -41,12 +41,26 @@ class RunSpec:
     processes: int = 1
     timeout_s: float = 2.0
     max_in_flight: int = 200_000  # per process; past it requests are counted as errors, not queued
+    # Requests in flight per connection (TCP, HTTP), past which further ones are shed at once, as a pipelining
+    # SDK's window does; 0: only ``max_in_flight`` bounds them.
+    window: int = 0
     seed: int = 1
     label: str = ""
 
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.duration_s <= 0 or self.processes < 1 or self.connections < 1:
             raise ValueError("rate and duration must be positive, processes and connections at least 1")
+        if self.window < 0:
+            raise ValueError("the window is a count of requests: 0 (none) or more")
+
+    def connections_per_process(self) -> int:
+        return max(1, self.connections // self.processes)
+
+    def in_flight_cap(self) -> int:
+        """Requests one process keeps in flight at most: its window over all its connections, if any."""
+        if self.window:
+            return min(self.max_in_flight, self.window * self.connections_per_process())
+        return self.max_in_flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +92,7 @@ async def drive(
     """
     tally = Tally()
     drawer = KeyDrawer(spec.keys, seed=spec.seed * 1_000 + index)
-    client = open_client(spec.target, tally, max(1, spec.connections // spec.processes), spec.timeout_s)
+    client = open_client(spec.target, tally, spec.connections_per_process(), spec.timeout_s)
     try:
         await client.open()
         tally.t0 = await wait_start()
@@ -99,10 +113,11 @@ async def _schedule(
     i = 0
     next_sweep = t0 + SWEEP_S
     next_tick = t0 + 1.0
+    cap = spec.in_flight_cap()
     while i < schedule.total:
         now = time.monotonic()
         due = min(schedule.due_by(now - t0), i + MAX_BATCH)
-        room = spec.max_in_flight - client.in_flight()
+        room = cap - client.in_flight()
         while i < due:
             intended = t0 + schedule.intended(i)
             i += 1

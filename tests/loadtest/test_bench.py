@@ -198,10 +198,10 @@ def test_the_maximum_search_bounds_the_stream_clients_window_and_the_latency_run
     # Never started: a spec needs only where a server listens.
     listening = Server(None, "127.0.0.1", {"port": 1, "handle": 1, "http": 1})  # type: ignore[arg-type]
     servers = {s.server: listening for s in SCENARIOS}
-    unbounded = RunSpec(Target("udp", "127.0.0.1", 1), 1.0, 1.0).max_in_flight
+    unbounded = RunSpec(Target("udp", "127.0.0.1", 1), 1.0, 1.0).in_flight_cap()
     for scenario in SCENARIOS:
-        search = scenario_spec(options, scenario, servers, 1_000.0, 1.0, search=True).max_in_flight
-        latency = scenario_spec(options, scenario, servers, 1_000.0, 1.0).max_in_flight
+        search = scenario_spec(options, scenario, servers, 1_000.0, 1.0, search=True).in_flight_cap()
+        latency = scenario_spec(options, scenario, servers, 1_000.0, 1.0).in_flight_cap()
         assert latency == unbounded  # a latency run never drops what a stall delays
         # UDP's excess is dropped by the socket buffer; a stream client's would queue past its timeout.
         assert search == (unbounded if scenario.scheme == "udp" else SEARCH_WINDOW * 16), scenario.name

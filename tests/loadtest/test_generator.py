@@ -70,9 +70,10 @@ def test_latency_includes_a_known_server_delay(scheme: Scheme) -> None:
     assert 19_500 <= s.p50_us < 60_000
 
 
-# A window of 8 over two connections against answers held 200 ms. The TCP echo holds them side by side: 8 in
-# flight per 200 ms, ~40 in the second, plus the last window's drain. aiohttp answers a connection's pipelined
-# requests in order: one per 200 ms per connection, and a request may wait behind the 3 others of its window.
+# A window of 4 on each of two connections against answers held 200 ms. The TCP echo holds them side by
+# side: 8 in flight per 200 ms, ~40 in the second, plus the last windows' drain. aiohttp answers a
+# connection's pipelined requests in order: one per 200 ms per connection, and a request may wait behind the
+# 3 others of its window.
 @pytest.mark.parametrize(("scheme", "kind", "answered", "max_latency_ms"), [
     ("tcp", "tcp-echo", range(16, 65), 600),
     ("http", "http-hello", range(6, 33), 1_200),
@@ -84,7 +85,7 @@ def test_a_window_sheds_at_the_client_instead_of_queueing(
     answers that come are prompt: no queue builds up behind the window."""
     server = start_baseline(kind, delay_ms=200.0)  # type: ignore[arg-type]
     try:
-        result = run_load(_spec(scheme, server, rate=200.0, duration_s=1.0, max_in_flight=8))
+        result = run_load(_spec(scheme, server, rate=200.0, duration_s=1.0, window=4))
     finally:
         server.stop()
     t = result.tally
@@ -93,6 +94,14 @@ def test_a_window_sheds_at_the_client_instead_of_queueing(
     assert t.answered in answered
     assert t.error_kinds == {"in-flight-cap": 200 - t.answered}
     assert t.histogram.max_us < max_latency_ms * 1_000
+
+
+def test_a_window_counts_per_connection_and_a_negative_one_is_refused() -> None:
+    target = Target("tcp", "127.0.0.1", 1)
+    assert RunSpec(target, 1.0, 1.0, connections=16, processes=2, window=256).in_flight_cap() == 256 * 8
+    assert RunSpec(target, 1.0, 1.0, window=256, max_in_flight=100).in_flight_cap() == 100
+    with pytest.raises(ValueError, match="window"):
+        RunSpec(target, 1.0, 1.0, window=-1)
 
 
 def test_a_silent_udp_target_gives_timeouts_that_still_add_up() -> None:
