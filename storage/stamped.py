@@ -22,7 +22,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from protocol.constants import MAX_ARRAY_SIZE, TTLType
+from protocol.constants import DEFAULT_PERMISSIONS, MAX_ARRAY_SIZE, TTLType
 
 # Final names: compiled (setup.py), each is read from a C static, not looked up in the module per use.
 _HEAD: Final = struct.Struct(">IBIBI")  # timestamp, TTL type, TTL, permissions, the type's length
@@ -36,6 +36,7 @@ _TTL_AT: Final = 5
 _PERMISSIONS_AT: Final = 9
 _RELATIVE: Final = int(TTLType.RELATIVE)
 _LAST_KNOWN_TTL_TYPE: Final = int(TTLType.ABSOLUTE)
+_DEFAULT_PERMISSIONS: Final = int(DEFAULT_PERMISSIONS)
 
 StampedFields = tuple[str, bytes, int, int, int, int]  # type, data, ttl, ttl_type, permissions, timestamp
 
@@ -116,6 +117,20 @@ def fields(blob: bytes) -> StampedFields | None:
         return None
     timestamp, ttl_type, ttl, permissions, _ = _HEAD.unpack_from(blob)
     return blob[_TYPE_AT:end].decode(), blob[end + 4 :], ttl, ttl_type, permissions, timestamp
+
+
+def usual_parts(blob: bytes) -> tuple[bytes, bytes, int, int] | None:
+    """The type and data bytes, TTL and timestamp of a well-formed stamped value with the default permissions
+    and a relative TTL (most values: storage/record_json.py writes their JSON from these bytes); None for
+    any other blob."""
+    if not is_stamped(blob) or len(blob) < HEADER_BYTES:
+        return None
+    if blob[_TTL_TYPE_AT] != _RELATIVE or blob[_PERMISSIONS_AT] != _DEFAULT_PERMISSIONS:
+        return None
+    end = type_end(blob)
+    if end < 0:
+        return None
+    return blob[_TYPE_AT:end], blob[end + 4 :], _u32(blob, _TTL_AT), _u32(blob, 0)
 
 
 def permissions(blob: bytes) -> int:

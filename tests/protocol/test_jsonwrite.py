@@ -1,5 +1,6 @@
 """``jsonwrite.value_json`` writes exactly what orjson writes for ``jsonfmt.value_fields_to_json`` (and so
-for ``value_to_json`` of a value without references), by its template or by the general path alike."""
+for ``value_to_json`` of a value without references), by its template or by the general path alike; and
+``text_value_json`` writes the same from a value's stored bytes, or leaves it to the general path."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Any
 import orjson
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from protocol.constants import DEFAULT_PERMISSIONS, Permission, TTLType
 from protocol.jsonfmt import value_fields_to_json, value_to_json
-from protocol.jsonwrite import value_json
+from protocol.jsonwrite import text_value_json, value_json
 from protocol.values import HandleValue
 from tests.protocol.test_jsonfmt import handle_values
 
@@ -81,3 +83,54 @@ def test_permissions_field_takes_enum_and_int_alike() -> None:
     as_int = value_json(1, "URL", b"x", 1, 0, 0x0B, 0)
     assert as_int == value_json(1, "URL", b"x", 1, 0, Permission(0x0B), 0)
     assert b'"permissions":"1011"' in as_int
+
+
+_USUAL = (int(TTLType.RELATIVE), int(DEFAULT_PERMISSIONS))
+u32 = st.integers(0, 2**32 - 1)
+# Mostly text (the template's case), with the characters JSON escapes and bytes that are not UTF-8 mixed in.
+stored_text = st.one_of(
+    st.text(max_size=40).map(lambda text: text.encode("utf-8", "surrogatepass")),
+    st.text(alphabet='ab"\\\x00\t\x13\x14\x7f\u00a0\u2028液', max_size=8).map(str.encode),
+    st.binary(max_size=20),
+)
+
+
+@given(u32, stored_text, stored_text, u32, u32)
+def test_a_stored_value_is_written_as_its_fields_are_or_left_to_the_general_path(
+    index: int, raw_type: bytes, data: bytes, ttl: int, timestamp: int
+) -> None:
+    written = text_value_json(index, raw_type, data, ttl, timestamp)
+    if written is not None:
+        assert written == dumped(index, raw_type.decode(), data, ttl, *_USUAL, timestamp)
+
+
+@pytest.mark.parametrize(
+    ("raw_type", "data"),
+    [
+        (b"productName", "液压阀体 valve".encode()),
+        (b"URL", b"https://id.example.cn/88.100.1/lt-00000042?a=b&c=%20"),
+        ("型号".encode(), b""),
+        (b"URL", "\u00a0 \u2028 \U0001f600".encode()),  # printable or not, what orjson keeps as it is
+    ],
+)
+def test_usual_text_takes_the_template(raw_type: bytes, data: bytes) -> None:
+    written = text_value_json(2000, raw_type, data, 86_400, STAMP)
+    assert written == dumped(2000, raw_type.decode(), data, 86_400, *_USUAL, STAMP)
+
+
+@pytest.mark.parametrize(
+    ("raw_type", "data"),
+    [
+        (b"URL", b'say "hi"'),  # JSON escapes these
+        (b"URL", b"back\\slash"),
+        (b"URL", b"tab\there"),
+        (b"URL", b"nul\x00"),  # base64 in jsonfmt
+        (b"URL", b"del\x7f"),
+        (b"URL", b"\xff\xfe"),  # not UTF-8: base64
+        (b"HS_ADMIN", b"x"),  # jsonfmt's own formats
+        (b'a"b', b"x"),
+        (b"\xff", b"x"),
+    ],
+)
+def test_what_needs_escapes_or_another_format_goes_to_the_general_path(raw_type: bytes, data: bytes) -> None:
+    assert text_value_json(1, raw_type, data, 86_400, STAMP) is None

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.constants import Permission, TTLType
+from protocol.constants import DEFAULT_PERMISSIONS, Permission, TTLType
 from protocol.values import HandleValue, ValueReference, value_wire
 from storage import records, stamped
 
@@ -80,3 +80,26 @@ def test_records_stored_before_the_stamped_form_read_as_they_did() -> None:
     again = HandleValue(2, "URL", b"u", timestamp=1_767_225_600)
     assert records.decode_record(raw) == (value, again)
     assert records.read_record(raw).wire == struct.pack(">I", 2) + value_wire(value) + value_wire(again)
+
+
+@given(stampable)
+def test_usual_parts_are_a_default_value_s_own_bytes(value: HandleValue) -> None:
+    blob = records.encode_value(value)
+    parts = stamped.usual_parts(blob)
+    usual = value.permissions == DEFAULT_PERMISSIONS and value.ttl_type == TTLType.RELATIVE
+    if usual and stamped.is_stamped(blob):
+        assert parts == (value.type.encode(), value.data, value.ttl, value.timestamp)
+    else:
+        assert parts is None
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        records.encode_value(HandleValue(1, "URL", b"u")),  # packed: no timestamp
+        records.encode_value(HandleValue(1, "URL", b"u", timestamp=5))[:-1],  # damaged: shorter than it says
+        b"\x00" * 17,  # shorter than the header
+    ],
+)
+def test_usual_parts_refuse_other_blobs(blob: bytes) -> None:
+    assert stamped.usual_parts(blob) is None
