@@ -44,6 +44,7 @@ def value_json(
     must reach the general path as it is (compiled, an ``int`` parameter would turn True into 1)."""
     if (
         permissions == _DEFAULT_PERMISSIONS and ttl_type == _RELATIVE
+        # exact ints: %d writes a bool as 1 where orjson writes true (text_value_json checks the widths)
         and type(index) is int and type(ttl) is int and type(timestamp) is int
     ):
         # surrogatepass: a type orjson refuses becomes bytes that are not UTF-8, for the general path
@@ -60,9 +61,9 @@ def text_value_json(index: int, raw_type: bytes, data: bytes, ttl: int, timestam
     control character, DEL, quote or backslash, a type not ``HS_``, numbers of the wire's width. None for
     any other, for ``value_json``'s general path.
 
-    No orjson call: one search for what JSON would escape or NOT_TEXT makes base64, and a UTF-8 check only
-    for data that is not ASCII; the type's verdict is remembered (a few types serve every record). ~0.8 us
-    less than ``value_json``'s old template per value (orjson escaping a decoded type and data)."""
+    No orjson call and no str: one search for what JSON would escape or NOT_TEXT makes base64, and a UTF-8
+    check only for data that is not ASCII; the type's verdict is remembered (a few types serve every
+    record). Timed in storage/record_json.py, which writes most values of a cold HTTP miss here."""
     plain_type = _TEXT_TYPES.get(raw_type)
     if plain_type is None:
         plain_type = _learn_type(raw_type)
