@@ -81,7 +81,7 @@ def public_json(record: StoredRecord) -> bytes | None:
 def _usual(index: object, blob: object) -> tuple[bytes, int] | None:
     """The JSON object and TTL of a stamped value with the default permissions and a relative TTL whose
     type and data JSON carries as they are (``jsonwrite.text_value_json``); None for any other value.
-    Skipping the memo and the fields' decode, a record of six values (`loadtest seed`'s) took 7.3-8.4 us
+    Skipping the memo and the fields' decode, a record of six values (``loadtest seed``'s) took 7.3-8.4 us
     where it took 10.7-11.7 (``public_json`` over 91,526 seeded records, compiled, one core)."""
     if type(index) is not int or type(blob) is not bytes:
         return None
