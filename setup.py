@@ -21,6 +21,8 @@ from setuptools.command.build_ext import build_ext
 # the same behaviour: no subclass of a built-in type but Exception and NamedTuple, no async generator, no
 # object.__new__ on its classes (their own __new__ works both ways), and parameters typed as what they
 # really receive (compiled, an ``int`` parameter turns True into 1 and refuses 1.0; protocol/jsonwrite.py).
+# Module-level names its functions read are Final: a C static, where any other is a module-dict lookup on
+# every read (tests/resolver/test_compiled.py checks).
 # ``make test`` runs the whole suite on the compiled modules and on their sources.
 COMPILED_MODULES = [
     "protocol/doorkeeper.py",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-BITS_PER_KEY = 8
+BITS_PER_KEY: Final = 8
 # The table is a list of 32-bit words (small ints): compiled, mypyc indexes a list natively, a bytearray not.
 WORD_SHIFT: Final = 5
 WORD_MASK: Final = (1 << WORD_SHIFT) - 1

@@ -47,7 +47,7 @@ _REPLY_HEAD: Final = struct.Struct(ENVELOPE.format + HEADER.format.lstrip("<>!=@
 # Request bytes 0-3 (version, flags, suggested version: §3) -> the reply's (major, minor). Bounded: a peer
 # could send every one of 2**32 combinations; real traffic has a handful.
 _REPLY_VERSIONS: Final[dict[bytes, tuple[int, int]]] = {}
-_REPLY_VERSIONS_MAX = 256
+_REPLY_VERSIONS_MAX: Final = 256
 
 
 class NotAResolutionRequest(MalformedField):

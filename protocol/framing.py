@@ -17,7 +17,7 @@ from protocol.constants import ENVELOPE_SIZE, MAX_MESSAGE_LENGTH, MAX_UDP_DATA_S
 from protocol.errors import LimitExceeded, MalformedField, ProtocolError, Truncated
 from protocol.messages import check_message_length
 
-DEFAULT_TCP_MAX_LENGTH = MAX_MESSAGE_LENGTH  # 256 KiB, TI core/Common.java MAX_MESSAGE_LENGTH (§1.5)
+DEFAULT_TCP_MAX_LENGTH: Final = MAX_MESSAGE_LENGTH  # 256 KiB, TI core/Common.java MAX_MESSAGE_LENGTH (§1.5)
 _LENGTH_AT: Final = struct.Struct(">I")
 _ENVELOPE: Final = struct.Struct(">BBBBIIII")
 _TC_BYTE: Final = MessageFlag.TC >> 8  # TC in envelope byte 2
@@ -27,7 +27,7 @@ class NeedData(enum.Enum):
     NEED_DATA = "NEED_DATA"
 
 
-NEED_DATA = NeedData.NEED_DATA
+NEED_DATA: Final = NeedData.NEED_DATA
 
 
 class TcpFramer:

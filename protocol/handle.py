@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Final
 
 from protocol.constants import MAX_HANDLE_LENGTH
 from protocol.errors import InvalidHandle
@@ -33,12 +33,12 @@ __all__ = [
     "server_index",
 ]
 
-PREFIX_HANDLE_PREFIX = "0.NA"  # domain.md §3.1: the prefix handle of P is 0.NA/P
+PREFIX_HANDLE_PREFIX: Final = "0.NA"  # domain.md §3.1: the prefix handle of P is 0.NA/P
 
 # C0 controls, DEL and C1 controls never appear in identifiers; they would corrupt logs and JSON echoes.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")
 # str.upper() would also map non-ASCII (``ß`` -> ``SS``); the CNRI code upper-cases ASCII bytes only (§13.1).
-_ASCII_UPPER = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
+_ASCII_UPPER: Final = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ class IdentifierLimits:
     max_prefix_length: int = 64  # characters, GUIDE dev-tools/snms/v5/template.md
 
 
-DEFAULT_LIMITS = IdentifierLimits()
+DEFAULT_LIMITS: Final = IdentifierLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +69,14 @@ class Identifier:
 _ID_SETTERS: tuple[Any, ...] = tuple(getattr(Identifier, f.name).__set__ for f in fields(Identifier))
 if len(_ID_SETTERS) != 6:  # _identifier below sets exactly these six fields
     raise RuntimeError("Identifier changed: update protocol.handle._identifier")
-_set_text, _set_prefix, _set_suffix, _set_key, _set_is_prefix_handle, _set_naming_prefix = _ID_SETTERS
-_new_object = Identifier.__new__  # object.__new__, or the allocator of a compiled Identifier (setup.py)
+# Final, one a line: compiled (setup.py), a Final name is a C static, any other a module-dict lookup.
+_set_text: Final = _ID_SETTERS[0]
+_set_prefix: Final = _ID_SETTERS[1]
+_set_suffix: Final = _ID_SETTERS[2]
+_set_key: Final = _ID_SETTERS[3]
+_set_is_prefix_handle: Final = _ID_SETTERS[4]
+_set_naming_prefix: Final = _ID_SETTERS[5]
+_new_object: Final = Identifier.__new__  # object.__new__, or a compiled Identifier's allocator (setup.py)
 
 
 def _identifier(

@@ -11,7 +11,7 @@ formats (tests/protocol/test_jsonwrite.py holds the two ways to the same bytes).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -19,19 +19,19 @@ from protocol.constants import DEFAULT_PERMISSIONS, TTLType
 from protocol.jsoncheck import U32_MAX
 from protocol.jsonfmt import format_time, value_fields_to_json
 
-_DEFAULT_PERMISSIONS = int(DEFAULT_PERMISSIONS)
-_RELATIVE = int(TTLType.RELATIVE)
+_DEFAULT_PERMISSIONS: Final = int(DEFAULT_PERMISSIONS)
+_RELATIVE: Final = int(TTLType.RELATIVE)
 # jsonfmt.value_fields_to_json's keys and the string format's members, in its order (http-apis.md §1.3).
-_TEXT = b'{"index":%d,"type":"%b","data":{"format":"string","value":"%b"},"ttl":%d%b'
-_TEXT_TYPES: dict[bytes, bool] = {}  # a type's bytes -> does the template carry it (_learn_type)
-_TEXT_TYPES_MAX = 1024
+_TEXT: Final = b'{"index":%d,"type":"%b","data":{"format":"string","value":"%b"},"ttl":%d%b'
+_TEXT_TYPES: Final[dict[bytes, bool]] = {}  # a type's bytes -> does the template carry it (_learn_type)
+_TEXT_TYPES_MAX: Final = 1024
 # What JSON escapes (controls, quote, backslash) and what jsonfmt writes as base64 (NOT_TEXT's DEL): UTF-8
 # text without these is written by orjson as its own bytes.
-_ESCAPED = re.compile(rb'[\x00-\x1f"\\\x7f]')
-_NO_STAMP = b"}"
-_STAMPS: dict[int, bytes] = {}  # timestamp -> its closing member: records written together share it
-_STAMPS_MAX = 4096
-_dumps = orjson.dumps
+_ESCAPED: Final = re.compile(rb'[\x00-\x1f"\\\x7f]')
+_NO_STAMP: Final = b"}"
+_STAMPS: Final[dict[int, bytes]] = {}  # timestamp -> its closing member: records written together share it
+_STAMPS_MAX: Final = 4096
+_dumps: Final = orjson.dumps
 
 
 def value_json(

@@ -36,15 +36,15 @@ from protocol.errors import MalformedField, MessageTooLong, ProtocolError, Trunc
 from protocol.header import HEADER, Header, pack_header, unpack_header
 from protocol.wire import Reader, Writer
 
-_BODY_START = ENVELOPE_SIZE + HEADER_SIZE
-_NO_CREDENTIAL = b"\x00\x00\x00\x00"
+_BODY_START: Final = ENVELOPE_SIZE + HEADER_SIZE
+_NO_CREDENTIAL: Final = b"\x00\x00\x00\x00"
 # The request OpFlag bits a CNRI response copies (TI core/AbstractMessage.java takeValuesFrom, §7).
 ECHOED_OPFLAGS: Final = int(
     OpFlag.AT | OpFlag.CT | OpFlag.ENC | OpFlag.CA | OpFlag.PO | OpFlag.RD | OpFlag.DNRF
 )
-_RD = int(OpFlag.RD)
+_RD: Final = int(OpFlag.RD)
 # Codes a peer below 2.5 knows under another number (§16.3): server backup is 303, invalid value 201.
-_OLD_PEER_CODES: dict[int, int] = {ResponseCode.SERVER_BACKUP: 303, ResponseCode.INVALID_VALUE: 201}
+_OLD_PEER_CODES: Final[dict[int, int]] = {ResponseCode.SERVER_BACKUP: 303, ResponseCode.INVALID_VALUE: 201}
 
 
 @dataclass(frozen=True, slots=True)

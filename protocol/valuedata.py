@@ -11,7 +11,7 @@ import ipaddress
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from protocol.constants import MAX_ARRAY_SIZE, AdminPermission
 from protocol.errors import InvalidValue
@@ -41,11 +41,11 @@ __all__ = [
 ]
 
 SITE_FORMAT_VERSION = 1  # TI core/Common.java SITE_RECORD_FORMAT_VERSION (§12.2)
-PRIMARY_SITE = 0x80  # §12.2: the implementations' bit, not the RFC text's
-MULTI_PRIMARY = 0x40
-SERVICE_ADMIN = 0x01  # TI core/Interface.java: 1 admin, 2 query, 3 both (§12.2)
-SERVICE_QUERY = 0x02
-_IPV4_PAD = bytes(12)  # §12.2: IPv4 is right-aligned after 12 zero bytes
+PRIMARY_SITE: Final = 0x80  # §12.2: the implementations' bit, not the RFC text's
+MULTI_PRIMARY: Final = 0x40
+SERVICE_ADMIN: Final = 0x01  # TI core/Interface.java: 1 admin, 2 query, 3 both (§12.2)
+SERVICE_QUERY: Final = 0x02
+_IPV4_PAD: Final = bytes(12)  # §12.2: IPv4 is right-aligned after 12 zero bytes
 
 
 # --- HS_ADMIN (§12.1) ------------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ def _encode_vlist(vlist: VList, writer: Writer) -> None:
 # --- HS_PUBKEY (§12.6) -----------------------------------------------------------------------------------
 
 # Field names per key-type tag, in wire order (TI core/Util.java getBytesFromPublicKey).
-KEY_FIELDS: dict[str, tuple[str, ...]] = {
+KEY_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "RSA_PUB_KEY": ("e", "n"),
     "DSA_PUB_KEY": ("q", "p", "g", "y"),
     "DH_PUB_KEY": ("y", "p", "g"),
@@ -315,7 +315,7 @@ def decode_text(data: bytes) -> str:
 
 TypedData = AdminData | SiteInfo | VList | PublicKeyData | str
 
-_DECODERS: dict[str, Callable[[bytes], TypedData]] = {
+_DECODERS: Final[dict[str, Callable[[bytes], TypedData]]] = {
     "HS_ADMIN": decode_admin,
     "HS_SITE": decode_site,
     "HS_SITE.6": decode_site,
@@ -328,7 +328,7 @@ _DECODERS: dict[str, Callable[[bytes], TypedData]] = {
     "HS_PUBKEY": decode_pubkey,
 }
 
-_ENCODERS: dict[type, Callable[[Any, Writer], None]] = {
+_ENCODERS: Final[dict[type, Callable[[Any, Writer], None]]] = {
     AdminData: _encode_admin,
     SiteInfo: _encode_site,
     VList: _encode_vlist,

@@ -56,9 +56,16 @@ class HandleValue:
 _SETTERS: tuple[Any, ...] = tuple(getattr(HandleValue, f.name).__set__ for f in fields(HandleValue))
 if len(_SETTERS) != 8:  # new_value below sets exactly these eight fields
     raise RuntimeError("HandleValue changed: update protocol.values.new_value")
-(_set_index, _set_type, _set_data, _set_ttl, _set_ttl_type, _set_permissions, _set_timestamp,
- _set_refs) = _SETTERS
-_new_object = HandleValue.__new__  # object.__new__, or the allocator of a compiled HandleValue (setup.py)
+# Final, one a line: compiled (setup.py), a Final name is a C static, any other a module-dict lookup.
+_set_index: Final = _SETTERS[0]
+_set_type: Final = _SETTERS[1]
+_set_data: Final = _SETTERS[2]
+_set_ttl: Final = _SETTERS[3]
+_set_ttl_type: Final = _SETTERS[4]
+_set_permissions: Final = _SETTERS[5]
+_set_timestamp: Final = _SETTERS[6]
+_set_refs: Final = _SETTERS[7]
+_new_object: Final = HandleValue.__new__  # object.__new__, or a compiled HandleValue's allocator (setup.py)
 
 
 def new_value(

@@ -111,7 +111,7 @@ class CacheStats:
     invalidations: int = 0
 
 
-_RELATIVE = TTLType.RELATIVE
+_RELATIVE: Final = TTLType.RELATIVE
 
 
 def _size(item: CacheEntry | HotResponse) -> int:

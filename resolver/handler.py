@@ -37,7 +37,7 @@ from resolver.ratelimit import RateLimiter, retry_after_header
 from resolver.service import Resolution, Resolver
 from storage.records import RecordFormatError, StoredRecord
 
-log = logging.getLogger(__name__)
+log: Final = logging.getLogger(__name__)
 Reply = Callable[[bytes], None]  # the response of a deferred request (RC 2 if answering it hit a bug)
 _RD: Final = int(OpFlag.RD)
 _DNRF: Final = int(OpFlag.DNRF)

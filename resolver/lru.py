@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-MAX_SHARDS = 128
-MIN_SHARD_ENTRIES = 1024  # below this a shard's rebuild costs too little to be worth splitting further
+MAX_SHARDS: Final = 128
+MIN_SHARD_ENTRIES: Final = 1024  # below this a shard's rebuild costs too little to be worth splitting further
 
 
 def shard_count(capacity: int) -> int:
@@ -37,7 +37,7 @@ def shard_count(capacity: int) -> int:
     return count
 
 
-_UNBOUNDED = 1 << 62
+_UNBOUNDED: Final = 1 << 62
 
 
 def _no_size(value: object) -> int:

@@ -28,36 +28,42 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from protocol.constants import ENVELOPE_SIZE, HEADER_SIZE, ResponseCode
 
-PREFIX = "idnode_"
-TRANSPORTS = ("udp", "tcp", "http")
+PREFIX: Final = "idnode_"
+# The tuples are typed ``tuple[T, ...]``: compiled, a fixed-length Final tuple is an unboxed C struct, boxed
+# into a new tuple at every read (and this mypyc checks a float one's "not set" sentinel wrongly).
+TRANSPORTS: Final[tuple[str, ...]] = ("udp", "tcp", "http")
 
 # 50 us to 1 s (issue 6): the warm path answers in tens of microseconds, a cold read in about a millisecond.
-LATENCY_BUCKETS_S = (
+LATENCY_BUCKETS_S: Final[tuple[float, ...]] = (
     50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0,
 )
 # How late the event-loop watch fired (resolver/loopwatch.py): 2 ms (its floor) to seconds.
-LOOP_DELAY_BUCKETS_S = (2e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0, 2.5)
+LOOP_DELAY_BUCKETS_S: Final[tuple[float, ...]] = (
+    2e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0, 2.5,
+)
 # How long a garbage-collector pass held the worker (resolver/gctune.py): young passes take well under a
 # millisecond at moderate load, a full pass over a full cache hundreds of milliseconds.
-GC_PAUSE_BUCKETS_S = (250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1.0)
+GC_PAUSE_BUCKETS_S: Final[tuple[float, ...]] = (
+    250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1.0,
+)
 # Same-tick batching (storage) groups at most a few hundred keys per pipeline.
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+BATCH_BUCKETS: Final[tuple[int, ...]] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 # The closed set of response-code labels: the named codes of protocol.constants; anything else is "other".
-CODE_LABELS: dict[int, str] = {int(rc): rc.name.lower() for rc in ResponseCode}
-WRITE_OPERATIONS = frozenset({
+CODE_LABELS: Final[dict[int, str]] = {int(rc): rc.name.lower() for rc in ResponseCode}
+WRITE_OPERATIONS: Final = frozenset({
     "create", "overwrite", "add", "modify", "remove", "delete", "home", "unhome", "delegate",
     "doc_put", "doc_delete", "import",
 })
-WRITE_RESULTS = frozenset(
+WRITE_RESULTS: Final = frozenset(
     {"ok", "conflict", "not_found", "invalid", "forbidden", "rate_limited", "unavailable", "error"}
 )
-STORAGE_OPS = frozenset({"read", "write", "ping", "feed"})
+STORAGE_OPS: Final = frozenset({"read", "write", "ping", "feed"})
 # The fast paths that give work to a general fallback (a closed set of label values): storage read batches the
 # fast read link (storage.fastread) hands to the redis-py pipeline, HTTP connections the fast lane
 # (resolver/http/fastlane.py) hands to aiohttp.
-HANDOFF_PATHS = frozenset({"storage_read", "http_connection"})
-OTHER = "other"
+HANDOFF_PATHS: Final = frozenset({"storage_read", "http_connection"})
+OTHER: Final = "other"
 
 
 def code_label(code: int) -> str:

@@ -21,18 +21,18 @@ from resolver.registry import PrefixRegistry
 from storage.api import HandleStore, PrefixRecord, PrefixStatus, Record, StorageError, StorageUnavailable
 from storage.records import RecordFormatError, StoredRecord
 
-RC = ResponseCode
-log = logging.getLogger(__name__)
-_UNAVAILABLE_LOG = LogThrottle()  # ops work: an outage logs one line per interval per worker, with its cause
-_DAMAGED_LOG = LogThrottle()  # a damaged record asked for in a loop must not flood the log either
+RC: Final = ResponseCode
+log: Final = logging.getLogger(__name__)
+_UNAVAILABLE_LOG: Final = LogThrottle()  # ops work: an outage logs one line per interval per worker, and why
+_DAMAGED_LOG: Final = LogThrottle()  # a damaged record asked for in a loop must not flood the log either
 # Location types a prefix referral carries (TI core/Common.java LOCATION_TYPES, handle-protocol.md §8.6, §13).
-LOCATION_TYPES = frozenset(
+LOCATION_TYPES: Final = frozenset(
     ("HS_SITE", "HS_SITE.6", "HS_SITE.PREFIX", "HS_NA_DELEGATE", "HS_SERV", "HS_SERV.PREFIX")
 )
 
 # http-apis.md §1.5, the reference server's mapping (HSJ statusCodeFromResponse); RC 200 is 200 for a
 # resolution only. Anything not listed is 500.
-HTTP_STATUS: dict[int, int] = {
+HTTP_STATUS: Final[dict[int, int]] = {
     1: 200, 2: 500, 3: 503, 4: 400, 5: 501, 7: 503,
     100: 404, 101: 409, 102: 400, 200: 200, 201: 409, 202: 400, 301: 400, 302: 300, 303: 300,
     400: 403, 401: 403, 402: 401, 403: 403, 404: 403,
@@ -81,7 +81,7 @@ def _filtered(values: Record, indexes: Sequence[int], types: Sequence[str]) -> R
 
 
 # Permission members (one byte, §11) -> whether PUBLIC_READ is set; a raw int misses and takes public_only.
-_PUBLIC: dict[Permission, bool] = {
+_PUBLIC: Final[dict[Permission, bool]] = {
     member: bool(member & Permission.PUBLIC_READ) for member in map(Permission, range(256))
 }
 

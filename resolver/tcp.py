@@ -32,11 +32,11 @@ from resolver.handler import HandleResponder, Pending, framing_error, internal_e
 from resolver.logs import AccessLog, LogThrottle, log_handle_access
 from resolver.metrics import TransportStats
 
-log = logging.getLogger(__name__)
+log: Final = logging.getLogger(__name__)
 # Answers buffered per connection before reading stops (~60 large replies), and where it resumes.
 WRITE_HIGH_BYTES: Final = 256 * 1024
 WRITE_LOW_BYTES: Final = 64 * 1024
-_REFUSED_LOG = LogThrottle()  # a connection flood logs one line per interval per worker
+_REFUSED_LOG: Final = LogThrottle()  # a connection flood logs one line per interval per worker
 
 
 class ConnectionTracker:

@@ -29,13 +29,13 @@ from resolver.logs import AccessLog, log_handle_access
 from resolver.metrics import TransportStats
 from resolver.ratelimit import RateLimiter
 
-log = logging.getLogger(__name__)
+log: Final = logging.getLogger(__name__)
 _TC_BYTE: Final = 0x20  # TC in envelope byte 2 (§3)
 Address = tuple[str, int] | tuple[str, int, int, int]
-_SERVER_BUSY = int(ResponseCode.SERVER_TOO_BUSY)
+_SERVER_BUSY: Final = int(ResponseCode.SERVER_TOO_BUSY)
 # encode_error's body for RC 3, encoded once: at saturation a shed answer is a share of every second's work.
-_BUSY_BODY = encode_body(ErrorBody("server busy"))
-_TOO_MANY_PACKETS = "too many UDP datagrams to this address: ask over TCP"
+_BUSY_BODY: Final = encode_body(ErrorBody("server busy"))
+_TOO_MANY_PACKETS: Final = "too many UDP datagrams to this address: ask over TCP"
 
 
 class HandleUdpProtocol(asyncio.DatagramProtocol):

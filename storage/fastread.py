@@ -29,7 +29,7 @@ from typing import Any, Final, cast
 import hiredis
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 
-log = logging.getLogger(__name__)
+log: Final = logging.getLogger(__name__)
 
 RawValues = list[bytes | None]
 # The fast path delivers only values; a fallback may deliver the exception the read failed with.
@@ -87,7 +87,7 @@ def hello_commands(endpoint: Endpoint) -> list[bytes]:
 
 
 # A name for CLIENT LIST (which connection is the read link); an ACL that refuses it costs only the name.
-_SETNAME = pack_command(b"CLIENT", b"SETNAME", CLIENT_NAME)
+_SETNAME: Final = pack_command(b"CLIENT", b"SETNAME", CLIENT_NAME)
 
 
 class _Batch:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Final
 
 META = "meta"
-RECORD_PREFIX = "r:"
+RECORD_PREFIX: Final = "r:"
 PREFIXES = "px"
 CHANGES = "chg"
 INVALIDATIONS = "inv"
@@ -85,7 +85,7 @@ def invalidation_message(kind: str, key: str, at_ms: int = 0) -> bytes:
     return text.encode()
 
 
-BATCH_KIND = "handles"  # internal: many handles in one message, split by the subscriber
+BATCH_KIND: Final = "handles"  # internal: many handles in one message, split by the subscriber
 
 
 def batch_invalidation_message(handles: list[str]) -> bytes:

@@ -19,7 +19,7 @@ transports need (issue 4: ~4 us less CPU per HTTP miss).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import msgpack
 
@@ -30,13 +30,13 @@ from protocol.values import MEMO_MAX_ENTRIES, memoise
 from storage import stamped
 from storage.records import NO_RELATIVE_TTL, StoredRecord, plain_fields
 
-_PUBLIC_READ = int(Permission.PUBLIC_READ)
-_RELATIVE = int(TTLType.RELATIVE)
+_PUBLIC_READ: Final = int(Permission.PUBLIC_READ)
+_RELATIVE: Final = int(TTLType.RELATIVE)
 # (index, blob) -> (the value's JSON object, b"" when not public; its PUBLIC_READ bit; its TTL fact as
 # storage.records keeps it: the relative TTL, or NO_RELATIVE_TTL).
 _Fragment = tuple[bytes, int, int]
-_FRAGMENTS: dict[tuple[int, bytes], _Fragment] = {}
-_FRAGMENTS_SEEN = Doorkeeper(MEMO_MAX_ENTRIES)  # kept on a second sighting (protocol.values.memoise)
+_FRAGMENTS: Final[dict[tuple[int, bytes], _Fragment]] = {}
+_FRAGMENTS_SEEN: Final = Doorkeeper(MEMO_MAX_ENTRIES)  # kept on a second sighting (protocol.values.memoise)
 
 
 def public_json(record: StoredRecord) -> bytes | None:

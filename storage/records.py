@@ -39,17 +39,17 @@ _DEFAULTS: Final[tuple[Any, ...]] = (
     "", b"", DEFAULT_TTL_S, int(TTLType.RELATIVE), int(DEFAULT_PERMISSIONS), 0, [])
 
 
-_BIN_PACKER = msgpack.Packer(use_bin_type=True)  # reused: packb() would build a Packer per value
+_BIN_PACKER: Final = msgpack.Packer(use_bin_type=True)  # reused: packb() would build a Packer per value
 # Record arrays: Redis's Lua cmsgpack cannot read msgpack bin, so blobs go out as raw str.
-_STR_PACKER = msgpack.Packer(use_bin_type=False)
+_STR_PACKER: Final = msgpack.Packer(use_bin_type=False)
 _RELATIVE: Final = int(TTLType.RELATIVE)
-_DEFAULT_PERMISSIONS = int(DEFAULT_PERMISSIONS)
+_DEFAULT_PERMISSIONS: Final = int(DEFAULT_PERMISSIONS)
 _unpackb: Final = msgpack.unpackb
 _TTL_TYPES: Final = cast("dict[int, TTLType]", TTLType._value2member_map_)
-_PERMISSIONS = cast("dict[int, Permission]", Permission._value2member_map_)
-_DECODED: dict[tuple[int | bytes, bytes], HandleValue] = {}  # decode_value's shared values
+_PERMISSIONS: Final = cast("dict[int, Permission]", Permission._value2member_map_)
+_DECODED: Final[dict[tuple[int | bytes, bytes], HandleValue]] = {}  # decode_value's shared values
 # Each memo table keeps a value on its second sighting (protocol.values.memoise, protocol/doorkeeper.py).
-_DECODED_SEEN = Doorkeeper(MEMO_MAX_ENTRIES)
+_DECODED_SEEN: Final = Doorkeeper(MEMO_MAX_ENTRIES)
 
 
 class RecordFormatError(ValueError):

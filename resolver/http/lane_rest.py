@@ -59,7 +59,7 @@ from storage.records import StoredRecord
 if TYPE_CHECKING:
     from resolver.http.lane_conn import LaneConnection
 
-log = logging.getLogger(__name__)
+log: Final = logging.getLogger(__name__)
 _SAFE_LOCATION: Final = re.compile(r"[!-~]+")  # a Location aiohttp writes as is (else aiohttp answers)
 _SUCCESS: Final = int(ResponseCode.SUCCESS)
 _OK: Final = http_status(ResponseCode.SUCCESS)  # 200

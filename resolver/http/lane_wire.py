@@ -22,10 +22,10 @@ from resolver.ratelimit import retry_after_header
 JSON_TYPE: Final = b"Content-Type: application/json; charset=utf-8\r\n"
 HTML_TYPE: Final = b"Content-Type: text/html; charset=utf-8\r\n"
 REDIRECT: Final = 302
-_SERVER = b"Server: " + SERVER_SOFTWARE.encode("ascii") + b"\r\n"
-_CLOSE_11 = b"Connection: close\r\n\r\n"
-_KEEP_10 = b"Connection: keep-alive\r\n\r\n"
-_STATUS: dict[tuple[int, int], bytes] = {}
+_SERVER: Final = b"Server: " + SERVER_SOFTWARE.encode("ascii") + b"\r\n"
+_CLOSE_11: Final = b"Connection: close\r\n\r\n"
+_KEEP_10: Final = b"Connection: keep-alive\r\n\r\n"
+_STATUS: Final[dict[tuple[int, int], bytes]] = {}
 
 
 def status_line(minor: int, status: int) -> bytes:
